@@ -1,0 +1,1 @@
+"""graphformers.blocks (exports are listed at the end of the foundation work)."""

@@ -1,0 +1,1 @@
+"""graphformers.encodings (exports are listed at the end of the foundation work)."""

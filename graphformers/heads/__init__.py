@@ -1,0 +1,1 @@
+"""graphformers.heads (exports are listed at the end of the foundation work)."""

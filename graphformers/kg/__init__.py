@@ -1,0 +1,1 @@
+"""graphformers.kg (exports are listed at the end of the foundation work)."""

@@ -1,0 +1,1 @@
+"""graphformers.local (exports are listed at the end of the foundation work)."""

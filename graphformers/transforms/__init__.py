@@ -1,0 +1,1 @@
+"""graphformers.transforms (exports are listed at the end of the foundation work)."""
