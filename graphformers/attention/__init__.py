@@ -1,1 +1,21 @@
-"""graphformers.attention (exports are listed at the end of the foundation work)."""
+"""Global attention over batched graphs: no graph attends to another graph of its batch.
+
+All modules share :class:`~graphformers.attention.base.GlobalAttention`'s call
+signature ``attn(x, batch, attn_mask=None, attn_bias=None)``.
+"""
+
+from graphformers.attention.base import GlobalAttention
+from graphformers.attention.full import MultiheadAttention
+from graphformers.attention.kernels import EluFeatureMap, FavorPlusFeatureMap, FeatureMap
+from graphformers.attention.linear import KernelAttention, LinearAttention, PerformerAttention
+
+__all__ = [
+    "EluFeatureMap",
+    "FavorPlusFeatureMap",
+    "FeatureMap",
+    "GlobalAttention",
+    "KernelAttention",
+    "LinearAttention",
+    "MultiheadAttention",
+    "PerformerAttention",
+]

@@ -1,0 +1,92 @@
+"""The protocol of global attention modules over batched graphs.
+
+Every global attention module maps flat node features to flat node features::
+
+    out = attn(x, batch, attn_mask=None, attn_bias=None)    # [N, C] -> [N, C]
+
+Internally the nodes are laid out densely per graph, ``[B, L, C]`` with a
+validity mask ``[B, L]`` (``torch_geometric.utils.to_dense_batch``), and
+:meth:`GlobalAttention.forward_dense` does the work. No node ever attends to a
+node of another graph, and padding never enters a graph's result, so a graph's
+output is the same alone and batched with others.
+
+``attn_mask`` (bool, ``True`` = may attend) and ``attn_bias`` (float, added to
+the attention scores) are given in dense coordinates with shape
+``[B, 1 or H, L, L]``; they are the hook for attention biases and edge
+encodings in the global branch (structural biases, BigBird-style sparsity).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch_geometric.utils import to_dense_batch
+
+from graphformers.typing import OptTensor
+
+
+class GlobalAttention(nn.Module):
+    """Base class: subclasses implement :meth:`forward_dense` and :meth:`reset_parameters`.
+
+    Args:
+        channels: node feature width ``C``.
+        heads: number of heads ``H``; ``C`` must be divisible by ``H``.
+        dropout: dropout on attention weights (or its kernel analogue) in training.
+    """
+
+    #: whether :meth:`forward_dense` honours ``attn_mask``/``attn_bias``.
+    supports_attn_bias: bool = False
+
+    def __init__(self, channels: int, heads: int = 1, dropout: float = 0.0) -> None:
+        super().__init__()
+        if channels < 1 or heads < 1:
+            raise ValueError(f"channels and heads must be positive, got channels={channels}, heads={heads}")
+        if channels % heads != 0:
+            raise ValueError(f"channels={channels} is not divisible by heads={heads}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.channels = channels
+        self.heads = heads
+        self.head_channels = channels // heads
+        self.dropout = dropout
+
+    def reset_parameters(self) -> None:
+        raise NotImplementedError
+
+    def forward_dense(
+        self, x: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    ) -> Tensor:
+        """Attend within each graph of a dense batch.
+
+        Args:
+            x: ``[B, L, C]`` node features, padded.
+            mask: ``[B, L]`` bool, ``True`` for real nodes; ``None`` = no padding.
+            attn_mask: ``[B, 1|H, L, L]`` bool, ``True`` where query ``i`` may attend key ``j``.
+            attn_bias: ``[B, 1|H, L, L]`` float added to the scores.
+
+        Returns:
+            ``[B, L, C]``; rows of padded nodes are unspecified.
+        """
+        raise NotImplementedError
+
+    def forward(
+        self, x: Tensor, batch: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    ) -> Tensor:
+        """Flat form: ``x [N, C]``, ``batch [N]`` (sorted graph ids, ``None`` = one graph)."""
+        if x.dim() != 2 or x.size(-1) != self.channels:
+            raise ValueError(f"{type(self).__name__}: expected x of shape [N, {self.channels}], got {tuple(x.shape)}")
+        if (attn_mask is not None or attn_bias is not None) and not self.supports_attn_bias:
+            raise ValueError(f"{type(self).__name__} does not support attn_mask/attn_bias")
+        if batch is None:
+            return self.forward_dense(x.unsqueeze(0), None, attn_mask=attn_mask, attn_bias=attn_bias).squeeze(0)
+        dense, mask = to_dense_batch(x, batch)
+        if bool(mask.all()):  # equal-size graphs: no padding, let kernels take their fast paths
+            out = self.forward_dense(dense, None, attn_mask=attn_mask, attn_bias=attn_bias)
+            return out.reshape(-1, self.channels)
+        out = self.forward_dense(dense, mask, attn_mask=attn_mask, attn_bias=attn_bias)
+        return out[mask]
+
+    def extra_repr_args(self) -> str:
+        return f"{self.channels}, heads={self.heads}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr_args()})"

@@ -1,0 +1,112 @@
+"""Exact softmax multi-head attention built on ``scaled_dot_product_attention``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphformers.attention.base import GlobalAttention
+from graphformers.typing import OptTensor
+
+
+class MultiheadAttention(GlobalAttention):
+    r"""Multi-head softmax attention within each graph (Vaswani et al., 2017).
+
+    .. math::
+        \mathrm{Attn}(X) = \big\Vert_{h=1}^{H} \mathrm{softmax}\!\Big(
+        \frac{Q_h K_h^\top}{\sqrt{D}} + B_h\Big) V_h \; W_O,
+        \qquad [Q, K, V] = X W_{\mathrm{in}} + b_{\mathrm{in}}
+
+    where keys range over the nodes of the query's own graph (and, with
+    ``attn_mask``, only over allowed keys) and ``B`` is the optional ``attn_bias``.
+
+    The parameters are laid out as in :class:`torch.nn.MultiheadAttention`
+    (``in_proj`` holds ``in_proj_weight``/``in_proj_bias``, ``out_proj`` the
+    output projection), so weights copy across one to one.
+
+    Unlike :class:`torch.nn.MultiheadAttention` (which, in eval mode, takes a
+    "fast path" that materialises the ``L x L`` score matrix for padded
+    batches), this module always calls
+    :func:`torch.nn.functional.scaled_dot_product_attention`, whose fused CPU and
+    GPU kernels keep memory linear in ``L`` when no mask is needed (a single
+    graph, or graphs of equal size). With padding a ``[B, 1, 1, L]`` key mask is
+    broadcast, never an ``[B, H, L, L]`` tensor.
+
+    A query with no allowed key (possible only with ``attn_mask``, e.g. a node
+    without in-edges under edge-restricted attention) outputs zeros before
+    ``out_proj``.
+
+    Args:
+        channels: width ``C``.
+        heads: number of heads ``H`` (head width ``D = C / H``).
+        dropout: dropout on attention weights, training only.
+        bias: learn additive biases in the projections.
+
+    Shapes:
+        - flat: ``x [N, C]``, ``batch [N]`` -> ``[N, C]``
+        - dense: ``x [B, L, C]``, ``mask [B, L]`` -> ``[B, L, C]``
+    """
+
+    supports_attn_bias = True
+
+    def __init__(self, channels: int, heads: int = 1, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__(channels, heads, dropout)
+        self.bias = bias
+        self.in_proj = nn.Linear(channels, 3 * channels, bias=bias)
+        self.out_proj = nn.Linear(channels, channels, bias=bias)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # The initialisation of torch.nn.MultiheadAttention.
+        nn.init.xavier_uniform_(self.in_proj.weight)
+        self.out_proj.reset_parameters()
+        if self.bias:
+            nn.init.zeros_(self.in_proj.bias)
+            nn.init.zeros_(self.out_proj.bias)
+
+    def forward_dense(
+        self, x: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    ) -> Tensor:
+        B, L, C = x.shape
+        H, D = self.heads, self.head_channels
+        # (B, L, 3C) -> (3, B, H, L, D)
+        q, k, v = self.in_proj(x).view(B, L, 3, H, D).permute(2, 0, 3, 1, 4)
+        allowed = None if mask is None else mask.view(B, 1, 1, L)
+        if attn_mask is not None:
+            if attn_mask.dtype != torch.bool:
+                raise ValueError(f"attn_mask must be bool (True = may attend), got {attn_mask.dtype}")
+            allowed = attn_mask if allowed is None else allowed & attn_mask
+        empty_rows = None
+        if attn_mask is not None:
+            # queries with no allowed key: let them attend anything, zero them afterwards
+            empty_rows = ~allowed.any(dim=-1, keepdim=True)  # (B, 1|H, L, 1)
+            if bool(empty_rows.any()):
+                allowed = allowed | empty_rows
+            else:
+                empty_rows = None
+        sdpa_mask: OptTensor = allowed
+        if attn_bias is not None:
+            sdpa_mask = attn_bias if allowed is None else attn_bias.masked_fill(~allowed, float("-inf"))
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=sdpa_mask, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, H, L, D)
+        if empty_rows is not None:
+            out = out.masked_fill(empty_rows, 0.0)
+        out = out.transpose(1, 2).reshape(B, L, C)
+        return self.out_proj(out)
+
+    def load_from_torch(self, mha: nn.MultiheadAttention) -> "MultiheadAttention":
+        """Copy the weights of a :class:`torch.nn.MultiheadAttention` (batch-first or not)."""
+        if mha.embed_dim != self.channels or mha.num_heads != self.heads or not mha._qkv_same_embed_dim:
+            raise ValueError(f"cannot copy {mha} into {self}: shapes differ")
+        with torch.no_grad():
+            self.in_proj.weight.copy_(mha.in_proj_weight)
+            self.out_proj.weight.copy_(mha.out_proj.weight)
+            if self.bias:
+                self.in_proj.bias.copy_(mha.in_proj_bias)
+                self.out_proj.bias.copy_(mha.out_proj.bias)
+        return self
+
+    def extra_repr_args(self) -> str:
+        return f"{self.channels}, heads={self.heads}, dropout={self.dropout}"

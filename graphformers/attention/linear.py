@@ -1,0 +1,140 @@
+"""Kernelised attention in time and memory linear in the number of nodes."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from graphformers.attention.base import GlobalAttention
+from graphformers.attention.kernels import EluFeatureMap, FavorPlusFeatureMap, FeatureMap
+from graphformers.typing import OptTensor
+
+
+class KernelAttention(GlobalAttention):
+    r"""Linear attention with a feature map :math:`\phi` passed in as a module.
+
+    .. math::
+        \mathrm{out}_i = \frac{\phi(q_i)^\top \sum_{j \in G(i)} \phi(k_j) v_j^\top}
+                              {\phi(q_i)^\top \sum_{j \in G(i)} \phi(k_j)}
+
+    where :math:`G(i)` are the nodes of node ``i``'s graph. Cost
+    :math:`O(N M D)` instead of :math:`O(\sum_g n_g^2 D)`.
+
+    Padding is masked on the *key features*: padded keys contribute neither to
+    the numerator nor to the normaliser, so a graph's output does not depend on
+    its batch mates. (PyG's ``PerformerAttention`` zeroes only the values, so
+    padded keys still add to the normaliser.)
+
+    Args:
+        channels: width ``C``.
+        heads: heads ``H``.
+        feature_map: a callable ``head_channels -> FeatureMap`` (e.g. the class
+            :class:`EluFeatureMap`, or ``functools.partial(FavorPlusFeatureMap, num_features=64)``).
+        dropout: dropout on the attention output, training only (kernel
+            attention has no explicit weights to drop).
+        bias: projection biases.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        heads: int = 1,
+        feature_map: Callable[[int], FeatureMap] = EluFeatureMap,
+        dropout: float = 0.0,
+        bias: bool = True,
+        eps: float = 1e-6,
+    ) -> None:
+        super().__init__(channels, heads, dropout)
+        self.feature_map = feature_map(self.head_channels)
+        self.eps = eps
+        self.in_proj = nn.Linear(channels, 3 * channels, bias=bias)
+        self.out_proj = nn.Linear(channels, channels, bias=bias)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.in_proj.weight)
+        self.out_proj.reset_parameters()
+        if self.in_proj.bias is not None:
+            nn.init.zeros_(self.in_proj.bias)
+            nn.init.zeros_(self.out_proj.bias)
+        self.feature_map.reset_parameters()
+
+    def forward_dense(
+        self, x: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    ) -> Tensor:
+        if attn_mask is not None or attn_bias is not None:
+            raise ValueError(f"{type(self).__name__} does not support attn_mask/attn_bias")
+        B, L, C = x.shape
+        H, D = self.heads, self.head_channels
+        q, k, v = self.in_proj(x).view(B, L, 3, H, D).permute(2, 0, 3, 1, 4)  # (B, H, L, D) each
+        key_mask = None if mask is None else mask.view(B, 1, L, 1)
+        phi_q = self.feature_map(q, True, key_mask)  # (B, H, L, M)
+        phi_k = self.feature_map(k, False, key_mask)
+        if key_mask is not None:
+            phi_k = phi_k.masked_fill(~key_mask, 0.0)
+        kv = torch.einsum("bhlm,bhld->bhmd", phi_k, v)  # (B, H, M, D)
+        z = phi_k.sum(dim=2)  # (B, H, M)
+        num = torch.einsum("bhlm,bhmd->bhld", phi_q, kv)
+        den = torch.einsum("bhlm,bhm->bhl", phi_q, z).unsqueeze(-1)
+        out = num / (den + self.eps)
+        out = out.transpose(1, 2).reshape(B, L, C)
+        out = nn.functional.dropout(out, self.dropout, self.training)
+        return self.out_proj(out)
+
+    def extra_repr_args(self) -> str:
+        return f"{self.channels}, heads={self.heads}, feature_map={self.feature_map}"
+
+
+class LinearAttention(KernelAttention):
+    r"""Linear attention with :math:`\phi(x) = \mathrm{elu}(x)+1` (Katharopoulos et
+    al., "Transformers are RNNs", ICML 2020)."""
+
+    def __init__(self, channels: int, heads: int = 1, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__(channels, heads, EluFeatureMap, dropout, bias)
+
+    def extra_repr_args(self) -> str:
+        return f"{self.channels}, heads={self.heads}"
+
+
+class PerformerAttention(KernelAttention):
+    r"""Performer attention with FAVOR+ positive orthogonal random features
+    (Choromanski et al., "Rethinking Attention with Performers", ICLR 2021),
+    an unbiased approximation of softmax attention.
+
+    Features are redrawn every ``redraw_interval`` training forwards and fixed in
+    eval mode (call :meth:`redraw_projection` to redraw by hand).
+
+    Args:
+        channels: width ``C``.
+        heads: heads ``H``.
+        num_features: random features per head ``M`` (default ``ceil(D log D)``).
+        redraw_interval: training forwards between redraws (``0`` = never).
+        dropout: dropout on the attention output, training only.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        heads: int = 1,
+        num_features: int | None = None,
+        redraw_interval: int = 1000,
+        dropout: float = 0.0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            channels,
+            heads,
+            lambda d: FavorPlusFeatureMap(d, num_features, redraw_interval),
+            dropout,
+            bias,
+        )
+
+    def redraw_projection(self, generator: torch.Generator | None = None) -> None:
+        """Redraw the random features now."""
+        self.feature_map.redraw_projection(generator)  # type: ignore[operator]
+
+    def extra_repr_args(self) -> str:
+        fm = self.feature_map
+        return f"{self.channels}, heads={self.heads}, num_features={fm.num_features}"
