@@ -1,0 +1,115 @@
+"""The GPS layer: a local MPNN and global attention side by side."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphformers.attention.base import GlobalAttention
+from graphformers.blocks.feed_forward import FeedForward
+from graphformers.local.base import LocalMessagePassing
+from graphformers.typing import OptTensor
+
+NormFactory = Callable[[int], nn.Module]
+
+
+class GPSLayer(nn.Module):
+    r"""One layer of GraphGPS (Rampášek et al., "Recipe for a General, Powerful,
+    Scalable Graph Transformer", NeurIPS 2022, Eq. 2 and Fig. 1).
+
+    .. math::
+        X_M &= \mathrm{Norm}\big(X + \mathrm{Dropout}(\mathrm{MPNN}(X, E, A))\big) \\
+        X_T &= \mathrm{Norm}\big(X + \mathrm{Dropout}(\mathrm{GlobalAttn}(X))\big) \\
+        X'  &= \mathrm{Norm}\big(X_M + X_T + \mathrm{FFN}(X_M + X_T)\big)
+
+    Both branches read the layer input :math:`X`; each has its own dropout,
+    residual and norm; their sum goes through the FFN (``2C`` wide by default)
+    with a residual and a third norm. Either branch may be ``None`` (an
+    MPNN-only or attention-only layer). The modules are passed in, so adding an
+    attention kind needs no change here: anything following
+    :class:`~graphformers.local.base.LocalMessagePassing` or
+    :class:`~graphformers.attention.base.GlobalAttention` fits.
+
+    Departures from the reference code (rampasek/GraphGPS ``gps_layer.py``):
+    the GatedGCN branch gets the same outer dropout/residual/norm as every
+    other local module (the reference skips the outer residual for GatedGCN,
+    whose layer adds its own); LayerNorm, when chosen, is node-wise
+    (``torch.nn.LayerNorm``), not PyG's graph-wise LayerNorm.
+
+    Args:
+        channels: width ``C`` of node features.
+        local: local message-passing module (or ``None``).
+        attn: global attention module (or ``None``).
+        dropout: dropout on each branch's output (and in the default FFN).
+        ffn: the feed-forward module (default :class:`FeedForward` ``(C, 2C)``).
+        norm: a factory ``C -> nn.Module`` for the three norms (default
+            :class:`torch.nn.BatchNorm1d`; ``None`` = no norm).
+
+    Shapes:
+        - input: ``x [N, C]``, ``edge_index [2, E]``, ``batch [N]``,
+          ``edge_attr [E, C_e]``, ``attn_mask``/``attn_bias`` ``[B, 1|H, L, L]``
+        - output: ``(x [N, C], edge_attr [E, C_e] or None)`` (edge features as
+          updated by the local module, e.g. GatedGCN)
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        local: LocalMessagePassing | None,
+        attn: GlobalAttention | None,
+        *,
+        dropout: float = 0.0,
+        ffn: nn.Module | None = None,
+        norm: NormFactory | None = nn.BatchNorm1d,
+    ) -> None:
+        super().__init__()
+        if local is None and attn is None:
+            raise ValueError("GPSLayer needs at least one of 'local' and 'attn'")
+        for name, mod in (("local", local), ("attn", attn)):
+            width = getattr(mod, "channels", channels) if mod is not None else channels
+            if width != channels:
+                raise ValueError(f"GPSLayer({channels}): '{name}' module has width {width}")
+        self.channels = channels
+        self.local = local
+        self.attn = attn
+        self.dropout = dropout
+        self.ffn = ffn if ffn is not None else FeedForward(channels, 2 * channels, dropout)
+        make_norm = norm if norm is not None else (lambda c: nn.Identity())
+        self.norm_local = make_norm(channels) if local is not None else None
+        self.norm_attn = make_norm(channels) if attn is not None else None
+        self.norm_out = make_norm(channels)
+
+    def reset_parameters(self) -> None:
+        for mod in (self.local, self.attn, self.ffn, self.norm_local, self.norm_attn, self.norm_out):
+            if mod is not None and hasattr(mod, "reset_parameters"):
+                mod.reset_parameters()
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: OptTensor = None,
+        *,
+        edge_attr: OptTensor = None,
+        attn_mask: OptTensor = None,
+        attn_bias: OptTensor = None,
+    ) -> tuple[Tensor, OptTensor]:
+        if x.dim() != 2 or x.size(1) != self.channels:
+            raise ValueError(f"GPSLayer({self.channels}): expected x of shape [N, {self.channels}], got {tuple(x.shape)}")
+        out = torch.zeros_like(x)
+        if self.local is not None:
+            h, edge_attr = self.local(x, edge_index, edge_attr)
+            h = F.dropout(h, self.dropout, self.training)
+            out = out + self.norm_local(x + h)
+        if self.attn is not None:
+            h = self.attn(x, batch, attn_mask=attn_mask, attn_bias=attn_bias)
+            h = F.dropout(h, self.dropout, self.training)
+            out = out + self.norm_attn(x + h)
+        out = self.norm_out(out + self.ffn(out))
+        return out, edge_attr
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.channels}, local={self.local}, attn={self.attn}, dropout={self.dropout})"

@@ -1,0 +1,99 @@
+"""GraphGPS: encoders, a stack of GPS layers, and a task head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from graphformers.blocks.gps import GPSLayer
+from graphformers.utils.checks import check_graph
+
+
+class GraphGPS(nn.Module):
+    r"""GraphGPS (Rampášek et al., "Recipe for a General, Powerful, Scalable
+    Graph Transformer", NeurIPS 2022; https://arxiv.org/abs/2205.12454).
+
+    The model of the paper's Fig. 1, composed from modules passed in::
+
+        data ──► encoder (node features ⊕ PE/SE encoders) ──► X⁰ [N, C]
+        data.edge_attr ──► edge_encoder ──► E⁰ [E, C_e]
+        for ℓ in layers:  Xˡ, Eˡ = GPSLayer(MPNN ∥ GlobalAttn)(Xˡ⁻¹, Eˡ⁻¹)
+        head(Xᴸ, batch) ──► node- or graph-level prediction
+
+    PE/SE are embedded and concatenated to the input features once, before the
+    first layer (``encoder`` is typically a
+    :class:`graphformers.encodings.FeatureEncoder`). The configurations of the
+    paper (e.g. GINE + Transformer + LapPE/RWSE on molecules, GatedGCN +
+    Performer + RWSE) are built by :func:`graphformers.models.factory.build_model`
+    from the YAML files in ``graphformers/configs/gps``.
+
+    Args:
+        encoder: module ``data -> [N, C]``.
+        layers: the GPS layers (all of width ``C``).
+        head: module ``(x [N, C], batch [N]) -> out`` (see :mod:`graphformers.heads`).
+        edge_encoder: module ``edge_attr -> [E, C_e]``, or ``None`` to pass
+            ``data.edge_attr`` through unchanged.
+
+    Shapes:
+        ``data.x [N, *]``, ``data.edge_index [2, E]``, ``data.batch [N]`` ->
+        ``[N, out]`` (node head) or ``[B, out]`` (graph head).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        layers: Sequence[GPSLayer],
+        head: nn.Module,
+        *,
+        edge_encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if len(layers) == 0:
+            raise ValueError("GraphGPS needs at least one layer")
+        widths = {layer.channels for layer in layers}
+        if len(widths) != 1:
+            raise ValueError(f"all GPS layers must have the same width, got {sorted(widths)}")
+        self.channels = widths.pop()
+        self.encoder = encoder
+        self.edge_encoder = edge_encoder
+        self.layers = nn.ModuleList(layers)
+        self.head = head
+
+    def reset_parameters(self) -> None:
+        for mod in (self.encoder, self.edge_encoder, *self.layers, self.head):
+            if mod is not None:
+                _reset(mod)
+
+    def embed(self, data: Data) -> Tensor:
+        """Node representations after the last layer, ``[N, C]``."""
+        batch = getattr(data, "batch", None)
+        edge_attr = getattr(data, "edge_attr", None)
+        check_graph(data.x, data.edge_index, edge_attr=edge_attr, batch=batch, where=type(self).__name__)
+        x = self.encoder(data)
+        if x.size(-1) != self.channels:
+            raise ValueError(
+                f"{type(self).__name__}: the encoder outputs width {x.size(-1)}, but the layers expect {self.channels}"
+            )
+        if edge_attr is not None and self.edge_encoder is not None:
+            edge_attr = self.edge_encoder(edge_attr)
+        for layer in self.layers:
+            x, edge_attr = layer(x, data.edge_index, batch, edge_attr=edge_attr)
+        return x
+
+    def forward(self, data: Data) -> Tensor:
+        return self.head(self.embed(data), getattr(data, "batch", None))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.channels}, num_layers={len(self.layers)}, layer={self.layers[0]})"
+
+
+def _reset(module: nn.Module) -> None:
+    """Reset ``module`` and every submodule that knows how (e.g. OGB's AtomEncoder
+    has no ``reset_parameters`` but its embeddings do)."""
+    if hasattr(module, "reset_parameters"):
+        module.reset_parameters()
+        return
+    for child in module.children():
+        _reset(child)

@@ -1,0 +1,55 @@
+"""Input validation with errors that name the offending argument."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from graphformers.typing import OptTensor
+
+
+def check_graph(
+    x: Tensor,
+    edge_index: Tensor,
+    *,
+    edge_attr: OptTensor = None,
+    batch: OptTensor = None,
+    where: str = "input",
+) -> None:
+    """Raise ``ValueError`` for malformed graph input.
+
+    Checks: ``edge_index`` is ``[2, E]`` integer with ids in ``[0, N)``;
+    ``edge_attr`` has ``E`` rows; ``batch`` has ``N`` entries and is sorted;
+    floating features are finite (no NaN/inf).
+
+    Args:
+        x: node features ``[N, *]`` (float or integer categories).
+        edge_index: ``[2, E]``.
+        edge_attr: ``[E, *]`` or ``None``.
+        batch: ``[N]`` or ``None``.
+        where: a name for the error messages (e.g. the model's class name).
+    """
+    n = x.size(0)
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"{where}: 'edge_index' must have shape [2, E], got {tuple(edge_index.shape)}")
+    if edge_index.dtype not in (torch.long, torch.int32, torch.int64):
+        raise ValueError(f"{where}: 'edge_index' must be an integer tensor, got {edge_index.dtype}")
+    if edge_index.numel() > 0:
+        lo, hi = int(edge_index.min()), int(edge_index.max())
+        if lo < 0 or hi >= n:
+            raise ValueError(
+                f"{where}: 'edge_index' refers to node {hi if hi >= n else lo}, but 'x' has {n} nodes "
+                f"(valid ids are 0..{n - 1})"
+            )
+    if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
+        raise ValueError(
+            f"{where}: 'edge_attr' has {edge_attr.size(0)} rows but 'edge_index' has {edge_index.size(1)} edges"
+        )
+    if batch is not None:
+        if batch.numel() != n:
+            raise ValueError(f"{where}: 'batch' has {batch.numel()} entries but 'x' has {n} nodes")
+        if n > 1 and bool((batch[1:] < batch[:-1]).any()):
+            raise ValueError(f"{where}: 'batch' must be sorted (as torch_geometric's Batch makes it)")
+    for name, t in (("x", x), ("edge_attr", edge_attr)):
+        if t is not None and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{where}: '{name}' contains NaN or infinite values")

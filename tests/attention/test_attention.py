@@ -1,0 +1,150 @@
+import copy
+
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention
+from graphformers.testing import (
+    assert_batch_independent,
+    assert_every_param_has_grad,
+    assert_permutation_equivariant,
+    assert_reset_changes_parameters,
+    random_graph,
+)
+
+ATTENTIONS = {
+    "full": lambda: MultiheadAttention(8, heads=2),
+    "performer": lambda: PerformerAttention(8, heads=2, num_features=16),
+    "linear": lambda: LinearAttention(8, heads=2),
+}
+
+
+def _graphs(n_list=(5, 1, 12, 3)):
+    g = torch.Generator().manual_seed(0)
+    return [random_graph(n, 2 * n, channels=8, generator=g) for n in n_list]
+
+
+@pytest.mark.parametrize("kind", sorted(ATTENTIONS))
+def test_permutation_equivariance(kind):
+    attn = ATTENTIONS[kind]().eval()
+    graph = _graphs((9,))[0]
+    assert_permutation_equivariant(lambda d: attn(d.x, None), graph)
+
+
+@pytest.mark.parametrize("kind", sorted(ATTENTIONS))
+def test_batch_independence(kind):
+    attn = ATTENTIONS[kind]().eval()
+    graph, *others = _graphs((6, 30, 2, 17, 1))
+    assert_batch_independent(lambda b: attn(b.x, b.batch), graph, others)
+
+
+def test_full_matches_torch_multihead_attention_with_padding():
+    torch_mha = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    ours = MultiheadAttention(8, heads=2).load_from_torch(torch_mha)
+    batch = Batch.from_data_list(_graphs())
+    from torch_geometric.utils import to_dense_batch
+
+    dense, mask = to_dense_batch(batch.x, batch.batch)
+    ref, _ = torch_mha(dense, dense, dense, key_padding_mask=~mask, need_weights=False)
+    out = ours(batch.x, batch.batch)
+    torch.testing.assert_close(out, ref[mask], atol=1e-6, rtol=1e-5)
+
+
+def test_full_attention_mask_and_bias_match_explicit_softmax():
+    torch.manual_seed(0)
+    attn = MultiheadAttention(8, heads=2).eval()
+    x = torch.randn(2, 5, 8)
+    allowed = torch.rand(2, 1, 5, 5) > 0.4
+    allowed[0, 0, 3] = False  # a query with no allowed key -> zeros before out_proj
+    bias = torch.randn(2, 2, 5, 5)
+    out = attn.forward_dense(x, None, attn_mask=allowed, attn_bias=bias)
+    q, k, v = attn.in_proj(x).view(2, 5, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    scores = q @ k.transpose(-1, -2) / 2.0 + bias
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    w = torch.softmax(scores, -1).nan_to_num(0.0)
+    ref = attn.out_proj((w @ v).transpose(1, 2).reshape(2, 5, 8))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-4)
+    # the empty row equals out_proj(0) = bias
+    torch.testing.assert_close(out[0, 3], attn.out_proj.bias)
+
+
+def test_eval_is_deterministic_and_performer_redraws_only_in_training():
+    attn = PerformerAttention(8, heads=2, num_features=16, redraw_interval=1)
+    x = torch.randn(10, 8)
+    attn.eval()
+    torch.testing.assert_close(attn(x), attn(x))
+    proj = attn.feature_map.projection.clone()
+    attn(x)
+    assert torch.equal(proj, attn.feature_map.projection)
+    attn.train()
+    attn(x)
+    attn(x)  # the second training call passes the interval -> redraw
+    assert not torch.equal(proj, attn.feature_map.projection)
+
+
+def test_performer_error_falls_with_more_features():
+    """FAVOR+ approximates exact softmax attention better as M grows (seeded)."""
+    torch.manual_seed(0)
+    full = MultiheadAttention(16, heads=2).eval()
+    x = torch.randn(1, 40, 16, dtype=torch.float64) * 0.7
+    full = full.double()
+    ref = full.forward_dense(x)
+    errors = []
+    for m in (4, 64, 2048):
+        errs = []
+        for seed in range(4):
+            p = PerformerAttention(16, heads=2, num_features=m).double().eval()
+            p.in_proj.load_state_dict(full.in_proj.state_dict())
+            p.out_proj.load_state_dict(full.out_proj.state_dict())
+            p.redraw_projection(torch.Generator().manual_seed(seed))
+            errs.append((p.forward_dense(x) - ref).pow(2).mean().sqrt().item())
+        errors.append(sum(errs) / len(errs))
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.25 * errors[0]
+
+
+def test_padding_does_not_enter_the_normaliser():
+    """PyG's PerformerAttention lets padded keys into the normaliser; ours must not."""
+    attn = PerformerAttention(8, heads=2, num_features=32).eval()
+    x = torch.randn(1, 4, 8)
+    alone = attn.forward_dense(x)
+    padded = torch.cat([x, torch.zeros(1, 6, 8)], dim=1)
+    mask = torch.tensor([[True] * 4 + [False] * 6])
+    torch.testing.assert_close(attn.forward_dense(padded, mask)[:, :4], alone, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(ATTENTIONS))
+def test_gradients_reset_and_repr(kind):
+    attn = ATTENTIONS[kind]()
+    x = torch.randn(7, 8)
+    assert_every_param_has_grad(attn, attn(x, torch.tensor([0, 0, 0, 1, 1, 1, 1])).pow(2).sum())
+    assert_reset_changes_parameters(attn)
+    expected = {
+        "full": "MultiheadAttention(8, heads=2, dropout=0.0)",
+        "performer": "PerformerAttention(8, heads=2, num_features=16)",
+        "linear": "LinearAttention(8, heads=2)",
+    }[kind]
+    assert repr(attn) == expected
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="divisible"):
+        MultiheadAttention(10, heads=3)
+    attn = MultiheadAttention(8, heads=2)
+    with pytest.raises(ValueError, match=r"\[N, 8\]"):
+        attn(torch.randn(4, 7))
+    with pytest.raises(ValueError, match="does not support"):
+        LinearAttention(8, 2)(torch.randn(3, 8), attn_bias=torch.zeros(1, 1, 3, 3))
+    with pytest.raises(ValueError, match="bool"):
+        attn.forward_dense(torch.randn(1, 3, 8), attn_mask=torch.zeros(1, 1, 3, 3))
+
+
+def test_single_node_graphs():
+    for attn in (f() for f in ATTENTIONS.values()):
+        out = attn(torch.randn(3, 8), torch.tensor([0, 1, 2]))
+        assert torch.isfinite(out).all()
+        # a lone node attends only to itself: the output is out_proj(v)
+        x = torch.randn(1, 8)
+        v = attn.in_proj(x)[:, 16:]
+        torch.testing.assert_close(copy.deepcopy(attn).eval()(x), attn.out_proj(v), atol=1e-4, rtol=1e-3)

@@ -1,0 +1,102 @@
+import pytest
+import torch
+from torch import nn
+from torch_geometric.data import Batch
+from torch_geometric.nn import GINEConv, GPSConv
+
+from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention
+from graphformers.blocks.gps import GPSLayer
+from graphformers.local.base import PyGConv
+from graphformers.testing import (
+    assert_batch_independent,
+    assert_every_param_has_grad,
+    assert_permutation_equivariant,
+    assert_reset_changes_parameters,
+    random_graph,
+)
+
+C = 16
+
+
+def gine(channels: int = C) -> PyGConv:
+    mlp = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, channels))
+    return PyGConv(GINEConv(mlp, edge_dim=4), channels)
+
+
+ATTN = {
+    "full": lambda: MultiheadAttention(C, heads=4),
+    "performer": lambda: PerformerAttention(C, heads=4, num_features=16),
+    "linear": lambda: LinearAttention(C, heads=4),
+    "none": lambda: None,
+}
+
+
+def graphs(sizes):
+    g = torch.Generator().manual_seed(3)
+    return [random_graph(n, 2 * n, channels=C, edge_dim=4, generator=g) for n in sizes]
+
+
+def run(layer, data):
+    return layer(data.x, data.edge_index, getattr(data, "batch", None), edge_attr=data.edge_attr)[0]
+
+
+@pytest.mark.parametrize("attn", sorted(ATTN))
+def test_permutation_and_batch_independence(attn):
+    layer = GPSLayer(C, gine(), ATTN[attn](), dropout=0.1).eval()
+    graph, *others = graphs((7, 12, 3, 20))
+    assert_permutation_equivariant(lambda d: run(layer, d), graph)
+    assert_batch_independent(lambda b: run(layer, b), graph, others)
+
+
+def test_parity_with_pyg_gpsconv():
+    """Same weights, train mode (batch statistics), dropout 0: equal to 1e-5."""
+    torch.manual_seed(0)
+    pyg = GPSConv(C, GINEConv(nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C)), edge_dim=4), heads=4)
+    ours = GPSLayer(C, PyGConv(GINEConv(nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C)), edge_dim=4), C),
+                    MultiheadAttention(C, heads=4))
+    ours.local.conv.load_state_dict(pyg.conv.state_dict())
+    ours.attn.load_from_torch(pyg.attn)
+    ours.ffn.lin1.load_state_dict(pyg.mlp[0].state_dict())
+    ours.ffn.lin2.load_state_dict(pyg.mlp[3].state_dict())
+    for mine, theirs in ((ours.norm_local, pyg.norm1), (ours.norm_attn, pyg.norm2), (ours.norm_out, pyg.norm3)):
+        mine.load_state_dict(theirs.module.state_dict())
+    batch = Batch.from_data_list(graphs((5, 9, 2, 14)))
+    for mode in ("train", "eval"):
+        getattr(pyg, mode)()
+        getattr(ours, mode)()
+        ref = pyg(batch.x, batch.edge_index, batch.batch, edge_attr=batch.edge_attr)
+        out = run(ours, batch)
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_gradients_reset_repr_and_training_lowers_loss():
+    torch.manual_seed(0)
+    layer = GPSLayer(C, gine(), MultiheadAttention(C, heads=4))
+    batch = Batch.from_data_list(graphs((5, 9, 4)))
+    assert_every_param_has_grad(layer, run(layer, batch).pow(2).sum())
+    assert_reset_changes_parameters(layer, skip=("norm",))
+    assert repr(layer).startswith("GPSLayer(16, local=PyGConv(GINEConv(nn=Sequential(")
+    target = torch.randn(batch.num_nodes, C)
+    opt = torch.optim.Adam(layer.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        loss = (run(layer, batch) - target).pow(2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_bad_input_and_edge_cases():
+    with pytest.raises(ValueError, match="at least one"):
+        GPSLayer(C, None, None)
+    with pytest.raises(ValueError, match="width"):
+        GPSLayer(C, None, MultiheadAttention(8, 2))
+    layer = GPSLayer(C, gine(), MultiheadAttention(C, 4)).eval()
+    with pytest.raises(ValueError, match=r"\[N, 16\]"):
+        layer(torch.randn(3, 7), torch.zeros(2, 0, dtype=torch.long))
+    # a single node and an edgeless graph
+    for g in graphs((1,)) + [random_graph(4, 0, channels=C, edge_dim=4)]:
+        out = run(layer, Batch.from_data_list([g]))
+        assert out.shape == (g.num_nodes, C) and torch.isfinite(out).all()
