@@ -1,1 +1,11 @@
-"""graphformers.local (exports are listed at the end of the foundation work)."""
+"""Local message passing: the MPNN slot of hybrid blocks.
+
+Every module here is called as ``x_update, edge_attr = local(x, edge_index, edge_attr)``
+(see :mod:`graphformers.local.base`).
+"""
+
+from graphformers.local.base import LocalMessagePassing, PyGConv
+from graphformers.local.gated_gcn import GatedGCN
+from graphformers.local.gine import GINE
+
+__all__ = classes = ["GINE", "GatedGCN", "LocalMessagePassing", "PyGConv"]

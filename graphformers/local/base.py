@@ -50,6 +50,13 @@ class LocalMessagePassing(nn.Module):
             )
         return edge_attr
 
+    def _check_width(self, name: str, tensor: Tensor, expected: int) -> None:
+        """Raise a ``ValueError`` naming ``name`` if ``tensor``'s last dim is not ``expected``."""
+        if tensor.dim() != 2 or tensor.size(-1) != expected:
+            raise ValueError(
+                f"{type(self).__name__}: '{name}' must have shape [*, {expected}], got {list(tensor.shape)}"
+            )
+
 
 class PyGConv(LocalMessagePassing):
     """Adapter: any PyG ``MessagePassing`` conv behind the local signature.

@@ -1,0 +1,75 @@
+"""GINE: the edge-aware Graph Isomorphism Network conv behind the local signature."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch_geometric.nn import GINEConv
+
+from graphformers.local.base import LocalMessagePassing
+from graphformers.typing import OptTensor
+
+
+def gps_mlp(channels: int) -> nn.Sequential:
+    """The MLP GraphGPS puts inside GINE: ``Linear(C, C) -> ReLU -> Linear(C, C)``."""
+    return nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, channels))
+
+
+class GINE(LocalMessagePassing):
+    r"""GINE conv from Hu et al., `"Strategies for Pre-training Graph Neural
+    Networks" <https://arxiv.org/abs/1905.12211>`_ (ICLR 2020), as used in the
+    local slot of GraphGPS (Rampášek et al., NeurIPS 2022):
+
+    .. math::
+        \mathbf{x}'_i = \mathrm{MLP}\Big((1 + \epsilon)\,\mathbf{x}_i +
+        \sum_{j \in \mathcal{N}(i)} \mathrm{ReLU}(\mathbf{x}_j + \mathbf{W}_e\,\mathbf{e}_{j,i})\Big)
+
+    with :math:`\mathbf{W}_e` the identity when the edge features already have
+    width ``channels`` (as in GraphGPS) and a learned linear map otherwise.
+
+    The PyG conv is kept as :attr:`conv` (a :class:`torch_geometric.nn.GINEConv`),
+    so weights copy to and from PyG's own conv (and
+    :class:`torch_geometric.nn.GPSConv`) by ``state_dict``. Edge features pass
+    through unchanged.
+
+    Args:
+        channels: node width ``C`` (input and output).
+        edge_dim: edge feature width; ``None`` (default) means ``C``.
+        mlp: the MLP applied after aggregation (default: :func:`gps_mlp`).
+        train_eps: learn :math:`\epsilon` (default: ``False``, :math:`\epsilon = 0`).
+
+    Shapes:
+        x ``[N, C]``, edge_index ``[2, E]``, edge_attr ``[E, edge_dim]`` ->
+        (``[N, C]`` update, the same ``edge_attr``).
+    """
+
+    uses_edge_attr = True
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        edge_dim: int | None = None,
+        mlp: nn.Module | None = None,
+        train_eps: bool = False,
+    ) -> None:
+        super().__init__()
+        self.channels = channels
+        self.edge_dim = channels if edge_dim is None else edge_dim
+        self.train_eps = train_eps
+        self.custom_mlp = mlp is not None
+        # GINEConv adds an edge linear only when given edge_dim: skip it when widths agree.
+        lin_dim = None if self.edge_dim == channels else self.edge_dim
+        self.conv = GINEConv(mlp if mlp is not None else gps_mlp(channels), train_eps=train_eps, edge_dim=lin_dim)
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: OptTensor = None) -> tuple[Tensor, OptTensor]:
+        edge_attr = self._check_edge_attr(edge_index, edge_attr)
+        self._check_width("x", x, self.channels)
+        self._check_width("edge_attr", edge_attr, self.edge_dim)
+        return self.conv(x, edge_index, edge_attr), edge_attr
+
+    def __repr__(self) -> str:
+        mlp = f", mlp={self.conv.nn}" if self.custom_mlp else ""
+        return f"{type(self).__name__}({self.channels}, edge_dim={self.edge_dim}, train_eps={self.train_eps}{mlp})"

@@ -1,0 +1,63 @@
+"""GINE: parity with PyG's GINEConv and input checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.nn import GINEConv
+
+from graphformers.local.gine import GINE, gps_mlp
+from graphformers.testing import tiny_batch, tiny_graph
+
+
+@pytest.mark.parametrize("edge_dim", [None, 4])
+def test_equals_pyg_gineconv_with_copied_weights(edge_dim):
+    data = tiny_batch(channels=8, edge_dim=edge_dim or 8)
+    ours = GINE(8, edge_dim=edge_dim, train_eps=True)
+    ref = GINEConv(gps_mlp(8), train_eps=True, edge_dim=edge_dim)
+    ref.load_state_dict(ours.conv.state_dict())
+    with torch.no_grad():
+        ours.conv.eps.fill_(0.3)
+        ref.eps.fill_(0.3)
+    out, e = ours(data.x, data.edge_index, data.edge_attr)
+    torch.testing.assert_close(out, ref(data.x, data.edge_index, data.edge_attr), atol=1e-6, rtol=0)
+    assert e is data.edge_attr
+
+
+def test_hand_computed_sum_on_a_path():
+    # 0 - 1 - 2, identity MLP: x'_i = x_i + sum_j relu(x_j + e_ji)
+    x = torch.tensor([[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]])
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    ea = torch.tensor([[0.0, 1.0], [1.0, 0.0], [-1.0, -1.0], [2.0, -4.0]])
+    gine = GINE(2, mlp=torch.nn.Identity())
+    out, _ = gine(x, ei, ea)
+    expected = torch.tensor(
+        [
+            [1.0 + 1.5, -2.0 + 0.5],
+            [0.5 + 1.0 + 1.0, 0.5 + 0.0 + 0.0],  # relu([1, -1]) from both 0 and 2
+            [-1.0 + 0.0, 3.0 + 0.0],
+        ]
+    )
+    torch.testing.assert_close(out, expected)
+
+
+def test_edge_linear_only_when_widths_differ():
+    assert GINE(8).conv.lin is None
+    assert GINE(8, edge_dim=8).conv.lin is None
+    assert GINE(8, edge_dim=3).conv.lin.in_channels == 3
+
+
+
+def test_wrong_widths_are_clear_errors():
+    data = tiny_graph(channels=8, edge_dim=4)
+    with pytest.raises(ValueError, match=r"'edge_attr' must have shape \[\*, 8\]"):
+        GINE(8)(data.x, data.edge_index, data.edge_attr)
+    with pytest.raises(ValueError, match=r"'x' must have shape \[\*, 6\]"):
+        GINE(6, edge_dim=4)(data.x, data.edge_index, data.edge_attr)
+    with pytest.raises(ValueError, match="'edge_attr' has 3 rows"):
+        GINE(8, edge_dim=4)(data.x, data.edge_index, data.edge_attr[:3])
+
+
+def test_custom_mlp_in_repr():
+    gine = GINE(4, mlp=torch.nn.Linear(4, 4))
+    assert repr(gine) == "GINE(4, edge_dim=4, train_eps=False, mlp=Linear(in_features=4, out_features=4, bias=True))"
