@@ -25,7 +25,8 @@ from graphformers.typing import OptTensor
 
 
 class GlobalAttention(nn.Module):
-    """Base class: subclasses implement :meth:`forward_dense` and :meth:`reset_parameters`.
+    """Base class: subclasses own ``in_proj`` (``C -> 3C``) and ``out_proj``
+    (``C -> C``) and implement :meth:`attend` and :meth:`reset_parameters`.
 
     Args:
         channels: node feature width ``C``.
@@ -52,38 +53,55 @@ class GlobalAttention(nn.Module):
     def reset_parameters(self) -> None:
         raise NotImplementedError
 
-    def forward_dense(
-        self, x: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    def attend(
+        self, qkv: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
     ) -> Tensor:
-        """Attend within each graph of a dense batch.
+        """The attention core on projected inputs.
 
         Args:
-            x: ``[B, L, C]`` node features, padded.
+            qkv: ``[B, L, 3C]`` queries, keys and values (``in_proj`` output), padded.
             mask: ``[B, L]`` bool, ``True`` for real nodes; ``None`` = no padding.
             attn_mask: ``[B, 1|H, L, L]`` bool, ``True`` where query ``i`` may attend key ``j``.
             attn_bias: ``[B, 1|H, L, L]`` float added to the scores.
 
         Returns:
-            ``[B, L, C]``; rows of padded nodes are unspecified.
+            ``[B, L, C]`` before ``out_proj``; rows of padded nodes are unspecified.
         """
         raise NotImplementedError
+
+    def forward_dense(
+        self, x: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    ) -> Tensor:
+        """Dense form: ``x [B, L, C]``, ``mask [B, L]`` -> ``[B, L, C]`` (see :meth:`attend`)."""
+        self._check_masks(attn_mask, attn_bias)
+        out = self.attend(self.in_proj(x), mask, attn_mask=attn_mask, attn_bias=attn_bias)
+        return self.out_proj(out)
 
     def forward(
         self, x: Tensor, batch: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
     ) -> Tensor:
-        """Flat form: ``x [N, C]``, ``batch [N]`` (sorted graph ids, ``None`` = one graph)."""
+        """Flat form: ``x [N, C]``, ``batch [N]`` (sorted graph ids, ``None`` = one graph).
+
+        The projections run on the flat ``[N, C]`` features; only the attention
+        core sees the padded ``[B, L, 3C]`` layout, so padding costs no matmuls.
+        """
         if x.dim() != 2 or x.size(-1) != self.channels:
             raise ValueError(f"{type(self).__name__}: expected x of shape [N, {self.channels}], got {tuple(x.shape)}")
+        self._check_masks(attn_mask, attn_bias)
+        qkv = self.in_proj(x)
+        if batch is None:
+            out = self.attend(qkv.unsqueeze(0), None, attn_mask=attn_mask, attn_bias=attn_bias).squeeze(0)
+        else:
+            dense, mask = to_dense_batch(qkv, batch)
+            if bool(mask.all()):  # equal-size graphs: no padding, kernels take their fast paths
+                out = self.attend(dense, None, attn_mask=attn_mask, attn_bias=attn_bias).reshape(-1, self.channels)
+            else:
+                out = self.attend(dense, mask, attn_mask=attn_mask, attn_bias=attn_bias)[mask]
+        return self.out_proj(out)
+
+    def _check_masks(self, attn_mask: OptTensor, attn_bias: OptTensor) -> None:
         if (attn_mask is not None or attn_bias is not None) and not self.supports_attn_bias:
             raise ValueError(f"{type(self).__name__} does not support attn_mask/attn_bias")
-        if batch is None:
-            return self.forward_dense(x.unsqueeze(0), None, attn_mask=attn_mask, attn_bias=attn_bias).squeeze(0)
-        dense, mask = to_dense_batch(x, batch)
-        if bool(mask.all()):  # equal-size graphs: no padding, let kernels take their fast paths
-            out = self.forward_dense(dense, None, attn_mask=attn_mask, attn_bias=attn_bias)
-            return out.reshape(-1, self.channels)
-        out = self.forward_dense(dense, mask, attn_mask=attn_mask, attn_bias=attn_bias)
-        return out[mask]
 
     def extra_repr_args(self) -> str:
         return f"{self.channels}, heads={self.heads}"

@@ -33,6 +33,12 @@ class MultiheadAttention(GlobalAttention):
     graph, or graphs of equal size). With padding a ``[B, 1, 1, L]`` key mask is
     broadcast, never an ``[B, H, L, L]`` tensor.
 
+    For many small graphs (the score tensor ``[B, H, L, L]`` under
+    :attr:`max_score_elements` entries) the scores are formed explicitly with
+    batched matmuls, which on CPU is several times faster than the fused
+    kernel's tiling overhead at ``L`` of a few dozen; memory stays bounded by
+    that threshold.
+
     A query with no allowed key (possible only with ``attn_mask``, e.g. a node
     without in-edges under edge-restricted attention) outputs zeros before
     ``out_proj``.
@@ -49,6 +55,10 @@ class MultiheadAttention(GlobalAttention):
     """
 
     supports_attn_bias = True
+    #: batches whose score tensor ``B*H*L*L`` has at most this many entries use
+    #: explicit batched matmuls (faster than the fused kernels for many small
+    #: graphs, 16 MiB of scores at most); larger ones use the fused SDPA kernels.
+    max_score_elements: int = 2**22
 
     def __init__(self, channels: int, heads: int = 1, dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__(channels, heads, dropout)
@@ -65,13 +75,13 @@ class MultiheadAttention(GlobalAttention):
             nn.init.zeros_(self.in_proj.bias)
             nn.init.zeros_(self.out_proj.bias)
 
-    def forward_dense(
-        self, x: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    def attend(
+        self, qkv: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
     ) -> Tensor:
-        B, L, C = x.shape
-        H, D = self.heads, self.head_channels
+        B, L, _ = qkv.shape
+        H, D, C = self.heads, self.head_channels, self.channels
         # (B, L, 3C) -> (3, B, H, L, D)
-        q, k, v = self.in_proj(x).view(B, L, 3, H, D).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.view(B, L, 3, H, D).permute(2, 0, 3, 1, 4)
         allowed = None if mask is None else mask.view(B, 1, 1, L)
         if attn_mask is not None:
             if attn_mask.dtype != torch.bool:
@@ -88,13 +98,14 @@ class MultiheadAttention(GlobalAttention):
         sdpa_mask: OptTensor = allowed
         if attn_bias is not None:
             sdpa_mask = attn_bias if allowed is None else attn_bias.masked_fill(~allowed, float("-inf"))
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=sdpa_mask, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, H, L, D)
+        dropout_p = self.dropout if self.training else 0.0
+        if B * H * L * L <= self.max_score_elements:
+            out = _small_attention(q, k, v, sdpa_mask, dropout_p)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, dropout_p=dropout_p)  # (B, H, L, D)
         if empty_rows is not None:
             out = out.masked_fill(empty_rows, 0.0)
-        out = out.transpose(1, 2).reshape(B, L, C)
-        return self.out_proj(out)
+        return out.transpose(1, 2).reshape(B, L, C)
 
     def load_from_torch(self, mha: nn.MultiheadAttention) -> "MultiheadAttention":
         """Copy the weights of a :class:`torch.nn.MultiheadAttention` (batch-first or not)."""
@@ -110,3 +121,15 @@ class MultiheadAttention(GlobalAttention):
 
     def extra_repr_args(self) -> str:
         return f"{self.channels}, heads={self.heads}, dropout={self.dropout}"
+
+
+def _small_attention(q: Tensor, k: Tensor, v: Tensor, mask: OptTensor, dropout_p: float) -> Tensor:
+    """Softmax attention with explicit scores (same semantics as SDPA's ``attn_mask``:
+    bool = may attend, float = added bias)."""
+    scores = torch.matmul(q, k.transpose(-1, -2)) * q.size(-1) ** -0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    weights = torch.softmax(scores, dim=-1)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, dropout_p)
+    return torch.matmul(weights, v)

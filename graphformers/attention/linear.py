@@ -61,14 +61,12 @@ class KernelAttention(GlobalAttention):
             nn.init.zeros_(self.out_proj.bias)
         self.feature_map.reset_parameters()
 
-    def forward_dense(
-        self, x: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    def attend(
+        self, qkv: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
     ) -> Tensor:
-        if attn_mask is not None or attn_bias is not None:
-            raise ValueError(f"{type(self).__name__} does not support attn_mask/attn_bias")
-        B, L, C = x.shape
-        H, D = self.heads, self.head_channels
-        q, k, v = self.in_proj(x).view(B, L, 3, H, D).permute(2, 0, 3, 1, 4)  # (B, H, L, D) each
+        B, L, _ = qkv.shape
+        H, D, C = self.heads, self.head_channels, self.channels
+        q, k, v = qkv.view(B, L, 3, H, D).permute(2, 0, 3, 1, 4)  # (B, H, L, D) each
         key_mask = None if mask is None else mask.view(B, 1, L, 1)
         phi_q = self.feature_map(q, True, key_mask)  # (B, H, L, M)
         phi_k = self.feature_map(k, False, key_mask)
@@ -80,8 +78,7 @@ class KernelAttention(GlobalAttention):
         den = torch.einsum("bhlm,bhm->bhl", phi_q, z).unsqueeze(-1)
         out = num / (den + self.eps)
         out = out.transpose(1, 2).reshape(B, L, C)
-        out = nn.functional.dropout(out, self.dropout, self.training)
-        return self.out_proj(out)
+        return nn.functional.dropout(out, self.dropout, self.training)
 
     def extra_repr_args(self) -> str:
         return f"{self.channels}, heads={self.heads}, feature_map={self.feature_map}"

@@ -1,0 +1,208 @@
+"""Benchmark one GPS layer against PyG's ``GPSConv`` (measured in the same run).
+
+Prints one JSON line per case and, last, a summary line with
+``speedup_full_vs_pyg``, ``speedup_linear_vs_pyg_performer`` and
+``eval_peak_gib_20k``. ``--quick`` runs a reduced version in under 2 minutes
+(the 10^6-node scaling case is left to the full run).
+
+Memory is the peak resident set size a forward adds above what the process held
+before it, measured in a fresh subprocess per case (``ru_maxrss``), because
+CPU allocations are invisible to ``torch.cuda`` statistics and ``tracemalloc``.
+
+Usage::
+
+    python scripts/bench_gps.py [--quick] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+from torch import nn
+from torch_geometric.data import Batch, Data
+from torch_geometric.nn import GINEConv, GPSConv
+
+from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention
+from graphformers.blocks.gps import GPSLayer
+from graphformers.local.base import PyGConv
+
+C, HEADS = 64, 4
+
+
+def molecule_batch(num_graphs: int = 128, seed: int = 0) -> Batch:
+    """Random molecule-sized graphs: 15-35 nodes (about 25), a spanning path plus
+    extra bonds, 2 directions each (about 54 directed edges per graph)."""
+    g = torch.Generator().manual_seed(seed)
+    graphs = []
+    for _ in range(num_graphs):
+        n = int(torch.randint(15, 36, (1,), generator=g))
+        src = torch.arange(n - 1)
+        path = torch.stack([src, src + 1])
+        extra = torch.randint(0, n, (2, 2), generator=g)
+        extra = extra[:, extra[0] != extra[1]]
+        und = torch.cat([path, extra], dim=1)
+        ei = torch.cat([und, und.flip(0)], dim=1)
+        graphs.append(Data(x=torch.randn(n, C, generator=g), edge_index=ei,
+                           edge_attr=torch.randn(ei.size(1), C, generator=g)))
+    return Batch.from_data_list(graphs)
+
+
+def gine() -> GINEConv:
+    return GINEConv(nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C)))
+
+
+def ours(attn: str) -> GPSLayer:
+    make = {
+        "full": lambda: MultiheadAttention(C, HEADS),
+        "performer": lambda: PerformerAttention(C, HEADS),
+        "linear": lambda: LinearAttention(C, HEADS),
+    }[attn]
+    return GPSLayer(C, PyGConv(gine(), C), make())
+
+
+def pyg(attn: str) -> GPSConv:
+    return GPSConv(C, gine(), heads=HEADS, attn_type={"full": "multihead"}.get(attn, attn))
+
+
+def _fwd_bwd_step(layer: nn.Module, batch: Batch) -> None:
+    out = layer(batch.x, batch.edge_index, batch.batch, edge_attr=batch.edge_attr)
+    out = out[0] if isinstance(out, tuple) else out  # ours returns (x, edge_attr)
+    out.sum().backward()
+
+
+def time_pair(a: nn.Module, b: nn.Module, batch: Batch, reps: int) -> tuple[float, float]:
+    """Seconds of one forward+backward of ``a`` and of ``b``, measured
+    alternately (so load from other processes hits both alike); the minimum
+    over ``reps`` repetitions, the usual estimator of the uncontended time."""
+    a.train()
+    b.train()
+    for _ in range(3):
+        _fwd_bwd_step(a, batch)
+        _fwd_bwd_step(b, batch)
+    ta, tb = [], []
+    for _ in range(reps):
+        for layer, times in ((a, ta), (b, tb)):
+            t0 = time.perf_counter()
+            _fwd_bwd_step(layer, batch)
+            times.append(time.perf_counter() - t0)
+    return min(ta), min(tb)
+
+
+def random_big_graph(n: int, avg_degree: int, seed: int = 0) -> Data:
+    g = torch.Generator().manual_seed(seed)
+    e = n * avg_degree // 2
+    und = torch.randint(0, n, (2, e), generator=g)
+    ei = torch.cat([und, und.flip(0)], dim=1)
+    return Data(x=torch.randn(n, C, generator=g), edge_index=ei)
+
+
+def _memory_child(spec: dict) -> None:
+    """Runs in a subprocess: build, measure peak RSS added by one forward."""
+    torch.manual_seed(0)
+    n, kind, impl, mode = spec["n"], spec["attn"], spec["impl"], spec["mode"]
+    data = random_big_graph(n, spec["degree"])
+    data.edge_attr = torch.randn(data.edge_index.size(1), spec["edge_dim"]) if spec["edge_dim"] else None
+    if impl == "ours":
+        local = PyGConv(GINEConv(nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C)),
+                                 edge_dim=spec["edge_dim"] or None), C)
+        if not spec["edge_dim"]:
+            from torch_geometric.nn import GINConv
+
+            local = PyGConv(GINConv(nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C))), C)
+        layer: nn.Module = ours(kind)
+        layer.local = local
+    else:
+        layer = pyg(kind)
+    layer.eval() if mode == "eval" else layer.train()
+    batch = torch.zeros(n, dtype=torch.long)
+    kwargs = {"edge_attr": data.edge_attr}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out = layer(data.x, data.edge_index, batch, **kwargs)
+    elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = out[0] if isinstance(out, tuple) else out
+    assert torch.isfinite(out).all()
+    print(json.dumps({"peak_added_gib": (after - before) / 2**20, "seconds": elapsed}))
+
+
+def memory_case(spec: dict, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", json.dumps(spec), "--threads", str(torch.get_num_threads())]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if res.returncode != 0:
+        return {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced run, under 2 minutes")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.child:
+        _memory_child(json.loads(args.child))
+        return 0
+
+    torch.manual_seed(0)
+    batch = molecule_batch(128)
+    reps = 10 if args.quick else 30
+    emit({"case": "batch", "graphs": 128, "nodes": batch.num_nodes, "edges": batch.num_edges})
+    speed = {}
+    for attn, ref_attn in (("full", "full"), ("linear", "performer"), ("performer", "performer")):
+        t_ours, t_ref = time_pair(ours(attn), pyg(ref_attn), batch, reps)
+        speed[attn] = t_ref / t_ours
+        emit({"case": "fwd_bwd_128_molecules", "ours": attn, "pyg": ref_attn,
+              "ours_graphs_per_s": 128 / t_ours, "pyg_graphs_per_s": 128 / t_ref, "speedup": t_ref / t_ours})
+
+    # eval-mode memory, one graph of 20k nodes, full attention
+    spec = {"n": 20_000, "degree": 10, "attn": "full", "impl": "ours", "mode": "eval", "edge_dim": C}
+    mem20k = memory_case(spec, timeout=300)
+    emit({"case": "eval_memory_full", **spec, **mem20k})
+    ref_n = 5_000 if args.quick else 20_000
+    ref = memory_case({**spec, "n": ref_n, "impl": "pyg"}, timeout=300)
+    emit({"case": "eval_memory_full", **spec, "n": ref_n, "impl": "pyg", **ref})
+
+    # linear-attention scaling
+    sizes = (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000)
+    per_node = []
+    for n in sizes:
+        rec = memory_case({"n": n, "degree": 10, "attn": "linear", "impl": "ours", "mode": "eval", "edge_dim": 0},
+                          timeout=600)
+        if "error" not in rec:
+            rec["us_per_node"] = 1e6 * rec["seconds"] / n
+            rec["bytes_per_node"] = rec["peak_added_gib"] * 2**30 / n
+            per_node.append(rec)
+        emit({"case": "scaling_linear", "n": n, **rec})
+    flat = None
+    if len(per_node) == len(sizes):
+        t = [r["us_per_node"] for r in per_node]
+        m = [r["bytes_per_node"] for r in per_node[1:]]  # the 10^4 case is below allocator noise
+        flat = max(t) / min(t) <= 2.0 and (max(m) / max(min(m), 1e-9) <= 2.0 if len(m) > 1 else True)
+    emit({
+        "speedup_full_vs_pyg": speed["full"],
+        "speedup_linear_vs_pyg_performer": speed["linear"],
+        "speedup_performer_vs_pyg_performer": speed["performer"],
+        "eval_peak_gib_20k": mem20k.get("peak_added_gib"),
+        "linear_scaling_flat_within_2x": flat,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
