@@ -1,0 +1,266 @@
+"""Build graph models and their transforms from config dictionaries.
+
+A run config's ``model`` section mirrors the constructors (PyKEEN's
+"the constructor is the schema"): components are written
+``{name: <entry>, **kwargs}`` and resolved here, at the edge, through the
+explicit name tables below. Layers themselves never see strings.
+
+Example (``graphformers/configs/gps/molecules_gine_transformer_rwse.yaml``)::
+
+    model:
+      name: gps                     # gps | mpnn
+      channels: 64
+      num_layers: 3
+      dropout: 0.0
+      node_encoder: {name: atom}    # atom | linear | embedding
+      edge_encoder: {name: bond}    # bond | linear | null
+      pe: [{name: rwse, walk_length: 16, channels: 16}]   # rwse | lap_linear | lap_signnet
+      local: {name: gine}           # gine | gatedgcn | null
+      attention: {name: full, heads: 4, dropout: 0.5}     # full | performer | linear | null
+      norm: batch                   # batch | layer | null
+      head: {level: graph, pool: mean, num_layers: 2}
+      virtual_node: false           # mpnn only
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch import Tensor, nn
+from torch_geometric.transforms import BaseTransform
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class LinearNodeEncoder(nn.Module):
+    """``Linear`` on float node features (``data.x [N, F] -> [N, C]``)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(in_channels, out_channels)
+
+    def reset_parameters(self) -> None:
+        self.lin.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 1:
+            x = x.unsqueeze(-1)
+        return self.lin(x.float())
+
+
+class EmbeddingNodeEncoder(nn.Module):
+    """Embedding of one categorical node feature (``data.x [N] or [N, 1] -> [N, C]``)."""
+
+    def __init__(self, num_embeddings: int, out_channels: int) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(num_embeddings, out_channels)
+
+    def reset_parameters(self) -> None:
+        self.emb.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.emb(x.view(-1).long())
+
+
+def _atom(width: int, **_: Any) -> nn.Module:
+    from ogb.graphproppred.mol_encoder import AtomEncoder
+
+    return AtomEncoder(width)
+
+
+def _bond(width: int, **_: Any) -> nn.Module:
+    from ogb.graphproppred.mol_encoder import BondEncoder
+
+    return BondEncoder(width)
+
+
+NODE_ENCODERS: dict[str, Callable[..., nn.Module]] = {
+    "atom": _atom,
+    "linear": lambda width, in_channels: LinearNodeEncoder(in_channels, width),
+    "embedding": lambda width, num_embeddings: EmbeddingNodeEncoder(num_embeddings, width),
+}
+EDGE_ENCODERS: dict[str, Callable[..., nn.Module]] = {
+    "bond": _bond,
+    "linear": lambda width, in_channels: LinearNodeEncoder(in_channels, width),
+    "embedding": lambda width, num_embeddings: EmbeddingNodeEncoder(num_embeddings, width),
+}
+
+
+def _pe_tables() -> tuple[dict[str, Callable[..., nn.Module]], dict[str, Callable[..., BaseTransform]]]:
+    from graphformers.encodings import LinearLapPE, RWSEEncoder, SignNetLapPE
+    from graphformers.transforms.positional import AddLaplacianPE, AddRandomWalkSE
+
+    encoders = {
+        "rwse": lambda channels, walk_length, **kw: RWSEEncoder(walk_length, channels, **kw),
+        "lap_linear": lambda channels, k, **kw: LinearLapPE(k, channels, **kw),
+        "lap_signnet": lambda channels, k, **kw: SignNetLapPE(k, channels, **kw),
+    }
+    transforms = {
+        "rwse": lambda walk_length, **_: AddRandomWalkSE(walk_length),
+        "lap_linear": lambda k, **_: AddLaplacianPE(k),
+        "lap_signnet": lambda k, **_: AddLaplacianPE(k),
+    }
+    return encoders, transforms
+
+
+def _local_table() -> dict[str, Callable[..., nn.Module]]:
+    from graphformers.local.gated_gcn import GatedGCN
+    from graphformers.local.gine import GINE
+
+    return {
+        "gine": lambda channels, **kw: GINE(channels, **kw),
+        "gatedgcn": lambda channels, dropout=0.0, **kw: GatedGCN(channels, dropout=dropout, **kw),
+    }
+
+
+def _attention_table() -> dict[str, Callable[..., nn.Module]]:
+    from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention
+
+    return {
+        "full": lambda channels, heads=1, **kw: MultiheadAttention(channels, heads, **kw),
+        "performer": lambda channels, heads=1, **kw: PerformerAttention(channels, heads, **kw),
+        "linear": lambda channels, heads=1, **kw: LinearAttention(channels, heads, **kw),
+    }
+
+
+NORMS: dict[str, Callable[[int], nn.Module] | None] = {
+    "batch": nn.BatchNorm1d,
+    "layer": nn.LayerNorm,
+    "none": None,
+}
+
+
+def _resolve(table: Mapping[str, Callable[..., Any]], spec: Mapping[str, Any] | None, what: str, **fixed: Any) -> Any:
+    if spec is None:
+        return None
+    if "name" not in spec:
+        raise ValueError(f"{what}: missing 'name' in {dict(spec)}")
+    kwargs = {k: v for k, v in spec.items() if k != "name"}
+    name = spec["name"]
+    if name not in table:
+        raise ValueError(f"{what}: unknown name {name!r}; choose one of {sorted(table)}")
+    try:
+        return table[name](**fixed, **kwargs)
+    except TypeError as err:
+        raise ValueError(f"{what} {name!r}: bad arguments {kwargs}: {err}") from err
+
+
+def build_transforms(cfg: Mapping[str, Any]) -> list[BaseTransform]:
+    """The precompute transforms (PE/SE) that the model config needs."""
+    _, transforms = _pe_tables()
+    model = cfg.get("model", cfg)
+    return [_resolve(transforms, {k: v for k, v in pe.items() if k != "channels"}, "pe") for pe in model.get("pe", [])]
+
+
+def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
+    """Build a :class:`GraphGPS` or :class:`MPNN` from a config.
+
+    Args:
+        cfg: a run config (with a ``model`` section) or the ``model`` section itself.
+        out_channels: targets (tasks or classes) of the head.
+    """
+    from graphformers.blocks.gps import GPSLayer
+    from graphformers.encodings import FeatureEncoder
+    from graphformers.heads import GraphHead, NodeHead
+    from graphformers.models.gps import GraphGPS
+
+    model = dict(cfg.get("model", cfg))
+    known = {"name", "channels", "num_layers", "dropout", "node_encoder", "edge_encoder", "pe", "local",
+             "attention", "norm", "head", "virtual_node"}
+    unknown = set(model) - known
+    if unknown:
+        raise ValueError(f"model config: unknown keys {sorted(unknown)}; known keys are {sorted(known)}")
+    name = model.get("name", "gps")
+    channels = int(model.get("channels", 64))
+    num_layers = int(model.get("num_layers", 3))
+    dropout = float(model.get("dropout", 0.0))
+    norm_name = model.get("norm", "batch") or "none"
+    if norm_name not in NORMS:
+        raise ValueError(f"model.norm: unknown {norm_name!r}; choose one of {sorted(NORMS)}")
+    norm = NORMS[norm_name]
+
+    pe_encoders_table, _ = _pe_tables()
+    pe_specs = list(model.get("pe", []))
+    pe_encoders = [_resolve(pe_encoders_table, spec, "model.pe") for spec in pe_specs]
+    pe_width = sum(int(spec["channels"]) for spec in pe_specs)
+    if pe_width >= channels:
+        raise ValueError(f"model.pe widths sum to {pe_width}, which leaves no room in channels={channels}")
+    node_encoder = _resolve(NODE_ENCODERS, model.get("node_encoder", {"name": "atom"}), "model.node_encoder",
+                            width=channels - pe_width)
+    encoder = FeatureEncoder(node_encoder, pe_encoders)
+    edge_encoder = _resolve(EDGE_ENCODERS, model.get("edge_encoder"), "model.edge_encoder", width=channels)
+
+    head_spec = dict(model.get("head", {"level": "graph"}))
+    level = head_spec.pop("level", "graph")
+    if level == "graph":
+        head = GraphHead(channels, out_channels, **head_spec)
+    elif level == "node":
+        head = NodeHead(channels, out_channels, **head_spec)
+    else:
+        raise ValueError(f"model.head.level must be 'graph' or 'node', got {level!r}")
+
+    local_table = _local_table()
+
+    def make_local() -> nn.Module | None:
+        return _resolve(local_table, model.get("local"), "model.local", channels=channels)
+
+    if name == "gps":
+        attn_table = _attention_table()
+        layers = [
+            GPSLayer(
+                channels,
+                make_local(),
+                _resolve(attn_table, model.get("attention"), "model.attention", channels=channels),
+                dropout=dropout,
+                norm=norm,
+            )
+            for _ in range(num_layers)
+        ]
+        return GraphGPS(encoder, layers, head, edge_encoder=edge_encoder)
+    if name == "mpnn":
+        from graphformers.models.mpnn import MPNN
+
+        if model.get("attention") is not None:
+            raise ValueError("model.attention must be null for name: mpnn")
+        if pe_specs:
+            raise ValueError("model.pe is not supported for name: mpnn (use name: gps with attention: null)")
+        layers = [make_local() for _ in range(num_layers)]
+        return MPNN(node_encoder, layers, head, edge_encoder=edge_encoder,
+                    virtual_node=bool(model.get("virtual_node", False)), dropout=dropout)
+    raise ValueError(f"model.name: unknown {name!r}; choose 'gps' or 'mpnn'")
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config; a bare name is looked up in the packaged ``configs/``."""
+    p = Path(path)
+    if not p.exists():
+        candidates = sorted(CONFIG_DIR.rglob(f"{p.stem}.yaml"))
+        if not candidates:
+            raise FileNotFoundError(f"config {path!r} not found (packaged configs are under {CONFIG_DIR})")
+        p = candidates[0]
+    with open(p) as fh:
+        cfg = yaml.safe_load(fh)
+    if not isinstance(cfg, dict) or "model" not in cfg:
+        raise ValueError(f"{p}: a config must be a mapping with a 'model' section")
+    return cfg
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply dotted ``key.sub=value`` overrides (values parsed as YAML scalars)."""
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        node = cfg
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {item!r}: {part!r} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return cfg
