@@ -1,0 +1,207 @@
+"""Train ViT and ConvNet in graph form and as plain torch references, the same way.
+
+For every model kind (``vit``, ``convnet``) and seed, the graph model is built
+with that seed and the torch reference gets a copy of its initial weights
+(``load_from_graph``), then both train with the same optimizer, schedule,
+epochs and minibatch order. The test split is never used for any decision:
+the accuracy reported is that of the last epoch.
+
+Writes ``<out>/runs.jsonl`` (one line per run, appended as runs finish) and
+``<out>/summary.json`` (accuracy mean ± std per model and form, and the
+training-time ratio graph / reference). Refuses to reuse an existing ``--out``
+unless ``--overwrite``.
+
+Example::
+
+    python scripts/train_vision.py --dataset digits --out results/vision_digits
+    python scripts/train_vision.py --dataset mnist --seeds 0 1 2 --out results/vision_mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from graphformers.datasets.vision import ImageSplit, load_digits, load_mnist
+from graphformers.models.convnet import ConvNet, TorchConvNet
+from graphformers.models.vit import TorchViT, ViT
+from graphformers.transforms.image import images_to_grid_graphs, images_to_patch_graphs
+
+
+@dataclass(frozen=True)
+class Config:
+    """Per-dataset sizes: ViT patch size/width/depth, ConvNet widths, training schedule."""
+
+    patch_size: int
+    vit_channels: int
+    vit_layers: int
+    vit_heads: int
+    conv_channels: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+
+
+CONFIGS = {
+    "digits": Config(2, 32, 2, 4, (16, 32), 30, 64, 2e-3, 0.01),
+    "mnist": Config(4, 64, 4, 4, (16, 32, 64), 8, 64, 1e-3, 0.01),
+}
+
+
+class GraphViT(nn.Module):
+    """Image batch -> patch graph -> :class:`ViT` (graph construction counted in the time)."""
+
+    def __init__(self, model: ViT, patch_size: int) -> None:
+        super().__init__()
+        self.model = model
+        self.patch_size = patch_size
+
+    def forward(self, images: Tensor) -> Tensor:
+        g = images_to_patch_graphs(images, self.patch_size, class_token=True)
+        return self.model(g.x, g.edge_index, g.batch, position=g.position, class_mask=g.class_mask)
+
+
+class GraphConvNet(nn.Module):
+    """Image batch -> pixel grid graph -> :class:`ConvNet`."""
+
+    def __init__(self, model: ConvNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: Tensor) -> Tensor:
+        g = images_to_grid_graphs(images)
+        return self.model(g.x, g.edge_index, g.edge_type, g.pos, g.batch)
+
+
+def build(kind: str, cfg: Config, data: ImageSplit, seed: int) -> tuple[nn.Module, nn.Module]:
+    """The graph-form model (seeded init) and the torch reference with the same initial weights."""
+    torch.manual_seed(seed)
+    _, c, h, w = data.train_x.shape
+    if kind == "vit":
+        p = cfg.patch_size
+        vit = ViT(c * p * p, cfg.vit_channels, cfg.vit_layers, data.num_classes, (h // p) * (w // p), heads=cfg.vit_heads)
+        ref = TorchViT(c, p, h, cfg.vit_channels, cfg.vit_layers, data.num_classes, heads=cfg.vit_heads)
+        return GraphViT(vit, p), ref.load_from_graph(vit)
+    if kind == "convnet":
+        conv = ConvNet(c, list(cfg.conv_channels), data.num_classes)
+        return GraphConvNet(conv), TorchConvNet(c, list(cfg.conv_channels), data.num_classes).load_from_graph(conv)
+    raise ValueError(f"unknown model kind {kind!r} (choose vit or convnet)")
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
+    model.eval()
+    correct = sum(int((model(x[i : i + batch_size]).argmax(-1) == y[i : i + batch_size]).sum()) for i in range(0, len(y), batch_size))
+    return correct / len(y)
+
+
+def train(model: nn.Module, data: ImageSplit, cfg: Config, seed: int, desc: str) -> dict:
+    """AdamW + cosine schedule, seeded minibatch order; returns accuracy and timings."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * -(-len(data.train_y) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+    gen = torch.Generator().manual_seed(seed)
+    train_time, history = 0.0, []
+    for epoch in tqdm(range(cfg.epochs), desc=desc, file=sys.stderr, leave=False):
+        model.train()
+        perm = torch.randperm(len(data.train_y), generator=gen)
+        start, total = time.perf_counter(), 0.0
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            loss = F.cross_entropy(model(data.train_x[idx]), data.train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(idx)
+        train_time += time.perf_counter() - start
+        history.append(round(total / len(perm), 5))
+    start = time.perf_counter()
+    acc = accuracy(model, data.test_x, data.test_y)
+    return {"test_acc": acc, "train_time_s": round(train_time, 2), "eval_time_s": round(time.perf_counter() - start, 2),
+            "train_loss": history}
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Accuracy mean ± std (unbiased) per (model, form) and graph / reference time ratios."""
+    out: dict = {}
+    for kind in sorted({r["model"] for r in runs}):
+        entry: dict = {}
+        for form in ("graph", "torch"):
+            sel = [r for r in runs if r["model"] == kind and r["form"] == form]
+            accs = [r["test_acc"] for r in sel]
+            entry[form] = {
+                "seeds": [r["seed"] for r in sel],
+                "test_acc_mean": statistics.mean(accs),
+                "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                "train_time_s_mean": statistics.mean(r["train_time_s"] for r in sel),
+            }
+        entry["graph_over_torch_time_ratio"] = entry["graph"]["train_time_s_mean"] / entry["torch"]["train_time_s_mean"]
+        out[kind] = entry
+    return out
+
+
+def write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", choices=sorted(CONFIGS), default="digits")
+    parser.add_argument("--models", nargs="+", choices=["vit", "convnet"], default=["vit", "convnet"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=None, help="override the dataset's epoch count")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N training images (smoke runs)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+        print(f"error: --out {args.out} exists and is not empty (pass --overwrite)", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    cfg = CONFIGS[args.dataset]
+    if args.epochs is not None:
+        cfg = Config(**{**cfg.__dict__, "epochs": args.epochs})
+    data = load_digits() if args.dataset == "digits" else load_mnist()
+    if args.limit is not None:
+        data = ImageSplit(data.name, data.train_x[: args.limit], data.train_y[: args.limit],
+                          data.test_x, data.test_y, data.num_classes)
+    runs_path = args.out / "runs.jsonl"
+    runs_path.write_text("")
+    runs: list[dict] = []
+    for kind in args.models:
+        for seed in args.seeds:
+            graph_model, torch_model = build(kind, cfg, data, seed)
+            for form, model in (("graph", graph_model), ("torch", torch_model)):
+                result = train(model, data, cfg, seed, f"{args.dataset}/{kind}/{form}/seed{seed}")
+                record = {"dataset": data.name, "model": kind, "form": form, "seed": seed, "epochs": cfg.epochs,
+                          "num_train": len(data.train_y), "num_test": len(data.test_y), **result}
+                runs.append(record)
+                with runs_path.open("a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                print(json.dumps({k: record[k] for k in ("dataset", "model", "form", "seed", "test_acc", "train_time_s")}))
+    summary = {"dataset": data.name, "config": cfg.__dict__, "threads": args.threads, "results": summarize(runs)}
+    write_json(args.out / "summary.json", summary)
+    print(json.dumps(summary["results"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""SequenceEncoder / CausalDecoder: parity with torch, the role of positions, causality."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch_geometric.data import Batch, Data
+
+from graphformers.models.sequence import (
+    CausalDecoder,
+    LearnedPositionEncoding,
+    RelativePositionBias,
+    SequenceEncoder,
+    SinusoidalPositionEncoding,
+)
+from graphformers.testing import assert_every_param_has_grad, assert_permutation_equivariant
+from graphformers.transforms.sequence import SequenceToGraph, sinusoidal_encoding
+
+C, H = 16, 4
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_equals_torch_transformer_encoder(norm_first):
+    layer = nn.TransformerEncoderLayer(C, H, 32, dropout=0.0, batch_first=True, norm_first=norm_first)
+    ref = nn.TransformerEncoder(layer, 3, norm=nn.LayerNorm(C), enable_nested_tensor=False).eval()
+    ours = SequenceEncoder(C, 3, heads=H, hidden_channels=32, norm_first=norm_first, final_norm=True)
+    ours.load_from_torch(ref).eval()
+    x = torch.randn(2, 9, C)
+    g = Batch.from_data_list([SequenceToGraph()(Data(x=s)) for s in x])
+    torch.testing.assert_close(ours(g.x, g.edge_index, g.batch).view(2, 9, C), ref(x), atol=1e-5, rtol=1e-5)
+
+
+def test_without_positions_permuting_tokens_permutes_outputs():
+    model = SequenceEncoder(C, 2, heads=H).eval()
+    data = SequenceToGraph()(Data(x=torch.randn(6, C)))
+    assert_permutation_equivariant(lambda d: model(d.x, d.edge_index), data)
+
+
+def test_with_positions_order_matters():
+    """The reason sequences need PE: with positions attached to slots, a permutation is visible."""
+    model = SequenceEncoder(C, 2, heads=H, pos_encoder=SinusoidalPositionEncoding(C)).eval()
+    data = SequenceToGraph()(Data(x=torch.randn(6, C)))
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    out = model(data.x, data.edge_index, position=data.position)
+    out_perm = model(data.x[perm], data.edge_index, position=data.position)
+    assert not torch.allclose(out_perm, out[perm], atol=1e-3)
+
+
+def test_position_encoders():
+    assert torch.equal(SinusoidalPositionEncoding(8)(torch.arange(3)), sinusoidal_encoding(torch.arange(3), 8))
+    learned = LearnedPositionEncoding(4, 8)
+    assert learned(torch.tensor([0, 3])).shape == (2, 8)
+    with pytest.raises(ValueError, match="out of range"):
+        learned(torch.tensor([4]))
+
+
+def test_relative_bias_equals_dense_reference():
+    """The bias read from edge attributes rel_pos equals the dense T5-style bias B[h, i, j] = w[i - j]."""
+    bias = RelativePositionBias(H, max_distance=2)
+    with torch.no_grad():
+        bias.weight.copy_(torch.randn_like(bias.weight))
+    g = Batch.from_data_list([SequenceToGraph(relative=True)(Data(x=torch.randn(n, C))) for n in (5, 3)])
+    dense = bias(g.edge_index, g.rel_pos, g.batch, g.num_nodes)
+    assert dense.shape == (2, H, 5, 5)
+    i, j = torch.meshgrid(torch.arange(5), torch.arange(5), indexing="ij")
+    expected = bias.weight[(i - j).clamp(-2, 2) + 2].permute(2, 0, 1)
+    torch.testing.assert_close(dense[0], expected)
+    torch.testing.assert_close(dense[1, :, :3, :3], expected[:, :3, :3])
+    assert bool((dense[1, :, 3:, :] == 0).all())
+
+
+def test_encoder_with_relative_bias_is_translation_equivariant_not_permutation():
+    model = SequenceEncoder(C, 1, heads=H, rel_bias=RelativePositionBias(H, 3)).eval()
+    with torch.no_grad():
+        model.rel_bias.weight.copy_(torch.randn_like(model.rel_bias.weight))
+    data = SequenceToGraph(relative=True)(Data(x=torch.randn(5, C)))
+    out = model(data.x, data.edge_index, rel_pos=data.rel_pos)
+    flipped = model(data.x.flip(0), data.edge_index, rel_pos=data.rel_pos)
+    assert not torch.allclose(flipped, out.flip(0), atol=1e-3)
+    with pytest.raises(ValueError, match="rel_pos"):
+        model(data.x, data.edge_index)
+
+
+def _decoder_batch(tokens: list[torch.Tensor]) -> Batch:
+    return Batch.from_data_list([SequenceToGraph(causal=True)(Data(x=t)) for t in tokens])
+
+
+def test_decoder_is_causal():
+    model = CausalDecoder(11, C, 2, heads=H, max_positions=16).eval()
+    tokens = torch.randint(0, 11, (8,))
+    changed = tokens.clone()
+    changed[5] = (changed[5] + 1) % 11
+    a, b = _decoder_batch([tokens]), _decoder_batch([changed])
+    out_a = model(a.x, a.edge_index, a.batch, position=a.position)
+    out_b = model(b.x, b.edge_index, b.batch, position=b.position)
+    torch.testing.assert_close(out_a[:5], out_b[:5])
+    assert not torch.allclose(out_a[5:], out_b[5:])
+
+
+def test_decoder_equals_torch_causal_lm():
+    model = CausalDecoder(11, C, 2, heads=H, hidden_channels=32, max_positions=16).eval()
+    layer = nn.TransformerEncoderLayer(C, H, 32, dropout=0.0, batch_first=True, norm_first=True)
+    ref = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(C), enable_nested_tensor=False).eval()
+    for ours, theirs in zip(model.encoder.layers, ref.layers):
+        ours.copy_to_torch(theirs)
+    ref.norm.load_state_dict(model.encoder.norm.state_dict())
+    tokens = torch.randint(0, 11, (2, 6))
+    emb = model.encoder.input_encoder(tokens) + model.encoder.pos_encoder(torch.arange(6))
+    expected = model.lm_head(ref(emb, mask=nn.Transformer.generate_square_subsequent_mask(6), is_causal=True))
+    g = _decoder_batch(list(tokens))
+    out = model(g.x, g.edge_index, g.batch, position=g.position)
+    torch.testing.assert_close(out.view(2, 6, 11), expected, atol=1e-5, rtol=1e-5)
+    model.train()
+    assert_every_param_has_grad(model, model(g.x, g.edge_index, g.batch, position=g.position).pow(2).sum())
+    assert repr(model) == "CausalDecoder(11, 16, num_layers=2, heads=4)"
