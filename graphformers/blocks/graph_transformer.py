@@ -84,6 +84,10 @@ class GraphTransformerLayer(nn.Module):
             :class:`torch.nn.LayerNorm` for the other variant; norms whose
             ``forward`` takes ``batch``, like PyG's graph norms, are given it;
             ``None`` = no norm).
+        update_edges: compute the edge update (default ``True``); ``False``
+            lets the edges modulate attention but returns ``edge_attr``
+            unchanged, for a last layer whose edge output nobody reads (it then
+            has no unused ``O_e``/edge-FFN parameters).
 
     Shapes:
         x ``[N, C]``, edge_index ``[2, E]``, edge_attr ``[E, edge_dim]`` or
@@ -99,6 +103,7 @@ class GraphTransformerLayer(nn.Module):
         edge_dim: int | None = None,
         dropout: float = 0.0,
         norm: NormFactory | None = nn.BatchNorm1d,
+        update_edges: bool = True,
     ) -> None:
         super().__init__()
         if channels % heads != 0:
@@ -107,6 +112,7 @@ class GraphTransformerLayer(nn.Module):
         self.heads = heads
         self.edge_dim = edge_dim
         self.dropout = dropout
+        self.update_edges = update_edges and edge_dim is not None
         # the paper's Q, K, V, E have no bias; the output maps O_h, O_e do
         self.Q = nn.Linear(channels, channels, bias=False)
         self.K = nn.Linear(channels, channels, bias=False)
@@ -117,6 +123,7 @@ class GraphTransformerLayer(nn.Module):
         self.norm2 = _Norm(norm, channels)
         if edge_dim is not None:
             self.E = nn.Linear(edge_dim, channels, bias=False)
+        if self.update_edges:
             self.O_e = nn.Linear(channels, edge_dim)
             self.norm1_e = _Norm(norm, edge_dim)
             self.ffn_e = FeedForward(edge_dim, 2 * edge_dim, dropout)
@@ -153,7 +160,7 @@ class GraphTransformerLayer(nn.Module):
         x = self.norm1(x + out, batch)
         x = self.norm2(x + self.ffn(x), batch)
 
-        if self.edge_dim is not None:
+        if self.update_edges:
             edge_batch = batch[src] if batch is not None else None
             e = self.O_e(F.dropout(w_hat.reshape(-1, self.channels), self.dropout, self.training))
             e = self.norm1_e(edge_attr + e, edge_batch)
@@ -163,5 +170,6 @@ class GraphTransformerLayer(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.channels}, heads={self.heads}, "
-            f"edge_dim={self.edge_dim}, dropout={self.dropout})"
+            f"edge_dim={self.edge_dim}, dropout={self.dropout}"
+            f"{', update_edges=False' if self.edge_dim is not None and not self.update_edges else ''})"
         )

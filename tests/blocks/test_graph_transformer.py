@@ -156,6 +156,18 @@ def test_repr():
     )
 
 
+def test_without_edge_update():
+    data = tiny_graph(8, 4)
+    full = GraphTransformerLayer(8, 2, edge_dim=4).eval()
+    last = GraphTransformerLayer(8, 2, edge_dim=4, update_edges=False).eval()
+    last.load_state_dict(full.state_dict(), strict=False)
+    x_full, _ = full(data.x, data.edge_index, data.edge_attr)
+    x_last, e = last(data.x, data.edge_index, data.edge_attr)
+    torch.testing.assert_close(x_last, x_full)
+    assert e is data.edge_attr and not hasattr(last, "O_e")
+    assert repr(last) == "GraphTransformerLayer(8, heads=2, edge_dim=4, dropout=0.0, update_edges=False)"
+
+
 def test_edge_free_layer_passes_edge_attr_through():
     data = tiny_graph(8, 4)
     _, e = GraphTransformerLayer(8, 2)(data.x, data.edge_index, data.edge_attr)
