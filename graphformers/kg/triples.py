@@ -157,11 +157,11 @@ class KGTriples:
     # -------------------------------------------------------------- look-ups
     def entity_id(self, name: str) -> int:
         """Id of entity ``name``; :class:`KeyError` lists close matches."""
-        return _lookup(self._entity_index, name, "entity")
+        return lookup_name(self._entity_index, name, "entity")
 
     def relation_id(self, name: str) -> int:
         """Id of relation ``name``; :class:`KeyError` lists close matches."""
-        return _lookup(self._relation_index, name, "relation")
+        return lookup_name(self._relation_index, name, "relation")
 
     # ---------------------------------------------------------- construction
     @classmethod
@@ -304,7 +304,8 @@ def find_split_file(folder: Path, split: str) -> Path:
     raise FileNotFoundError(f"{folder}: no {split}.txt, {split}.tsv or their .gz found")
 
 
-def _lookup(index: dict[str, int], name: str, what: str) -> int:
+def lookup_name(index: dict[str, int], name: str, what: str) -> int:
+    """``index[name]``, or a :class:`KeyError` that lists close matches of ``name``."""
     if name in index:
         return index[name]
     import difflib
