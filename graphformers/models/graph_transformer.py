@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphformers.blocks.graph_transformer import GraphTransformerLayer
+from graphformers.blocks.virtual_node import batch_norm
 from graphformers.models.gps import _reset
 from graphformers.utils.checks import check_graph
 
@@ -50,7 +51,8 @@ class GraphTransformer(nn.Module):
         dropout: dropout inside the layers.
         input_dropout: dropout on the input embedding (the paper's
             ``in_feat_dropout``).
-        norm: norm factory of the layers (default :class:`torch.nn.BatchNorm1d`).
+        norm: norm factory of the layers (default
+            :func:`~graphformers.blocks.virtual_node.batch_norm`).
 
     Shapes:
         ``data.x [N, *]``, ``data.edge_index [2, E]``, ``data.batch [N]`` ->
@@ -69,7 +71,7 @@ class GraphTransformer(nn.Module):
         pe_encoder: nn.Module | None = None,
         dropout: float = 0.0,
         input_dropout: float = 0.0,
-        norm: NormFactory | None = nn.BatchNorm1d,
+        norm: NormFactory | None = batch_norm,
     ) -> None:
         super().__init__()
         if num_layers < 1:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from graphformers.blocks.virtual_node import VirtualNode
+from graphformers.blocks.virtual_node import VirtualNode, batch_norm
 from graphformers.local.base import LocalMessagePassing
 from graphformers.models.gps import _reset
 from graphformers.utils.checks import check_graph
@@ -49,9 +49,9 @@ class MPNN(nn.Module):
             (none with a single layer).
         dropout: dropout on each local update and on the virtual-node states.
         norm: factory ``C -> nn.Module`` for the per-layer norms and the
-            virtual-node MLP (default :class:`torch.nn.BatchNorm1d`; ``None`` =
-            no norm). BatchNorm needs more than one node (and, with a virtual
-            node, more than one graph) per batch in training mode.
+            virtual-node MLP (default
+            :func:`~graphformers.blocks.virtual_node.batch_norm`, PyG's
+            BatchNorm that tolerates one-row batches; ``None`` = no norm).
 
     Shapes:
         ``data.x [N, *]``, ``data.edge_index [2, E]``, ``data.batch [N]`` ->
@@ -67,7 +67,7 @@ class MPNN(nn.Module):
         edge_encoder: nn.Module | None = None,
         virtual_node: bool = False,
         dropout: float = 0.0,
-        norm: NormFactory | None = nn.BatchNorm1d,
+        norm: NormFactory | None = batch_norm,
     ) -> None:
         super().__init__()
         if len(layers) == 0:

@@ -158,3 +158,10 @@ def test_bad_input():
         GraphTransformer(nn.Linear(8, 5), C, 2, 1, GraphHead(C, 1))(tiny_graph(8, 4))
     with pytest.raises(ValueError, match="'num_layers'"):
         GraphTransformer(nn.Linear(8, C), C, 2, 0, GraphHead(C, 1))
+
+
+def test_trains_on_a_batch_of_one_single_node_graph():
+    model = _model(True).train()
+    out = model(Batch.from_data_list([lap(random_graph(1, 0, channels=8, edge_dim=4))]))
+    out.sum().backward()
+    assert torch.isfinite(out).all()

@@ -159,3 +159,12 @@ def test_bad_input():
         MPNN(nn.Linear(8, C), [GINE(C), GINE(8)], GraphHead(C, 1))
     with pytest.raises(ValueError, match="at least one layer"):
         MPNN(nn.Linear(8, C), [], GraphHead(C, 1))
+
+
+def test_trains_on_a_batch_of_one_single_node_graph():
+    # the last mini-batch of an epoch may hold one graph (one VN row) or one atom
+    model = _model(True).train()
+    for graph in (tiny_graph(8, 4), random_graph(1, 0, channels=8, edge_dim=4)):
+        out = model(Batch.from_data_list([graph]))
+        out.sum().backward()
+        assert torch.isfinite(out).all()
