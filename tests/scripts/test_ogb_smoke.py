@@ -1,0 +1,63 @@
+"""The OGB graph-property driver end to end on its built-in 40-molecule smoke dataset."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rdkit")
+pytest.importorskip("ogb")
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parse_seeds():
+    drv = _load("ogb_graphprop")
+    assert drv.parse_seeds("0-3") == [0, 1, 2, 3]
+    assert drv.parse_seeds("5,1,1-2") == [1, 2, 5]
+    for bad in ("3-1", "a", "-1"):
+        with pytest.raises(Exception, match="seeds"):
+            drv.parse_seeds(bad)
+
+
+@pytest.mark.parametrize("model", ["molecules_gine_transformer_rwse", "molecules_gine_vn"])
+def test_smoke_run_writes_results(tmp_path, model, capsys):
+    drv = _load("ogb_graphprop")
+    out = tmp_path / "run"
+    assert drv.main(["--smoke", "--model", model, "--seeds", "0-1", "--out", str(out), "--no-progress"]) == 0
+    seeds = [json.loads((out / f"seed_{s}.json").read_text()) for s in (0, 1)]
+    for rec in seeds:
+        assert rec["metric"] == "rocauc" and 0.0 <= rec["test"] <= 1.0 and 0.0 <= rec["valid"] <= 1.0
+        assert len(rec["history"]) == 2 and 1 <= rec["best_epoch"] <= 2
+        # selection on validation only: the reported test is the test at the best-validation epoch
+        best = max(rec["history"], key=lambda h: h["valid"])
+        assert rec["valid"] == best["valid"] and rec["test"] == rec["history"][rec["best_epoch"] - 1]["test"]
+        assert rec["params"] > 0 and rec["config"]["model"]["num_layers"] == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    mean = (seeds[0]["test"] + seeds[1]["test"]) / 2
+    assert summary["test_mean"] == pytest.approx(mean)
+    assert summary["test_std"] == pytest.approx(abs(seeds[0]["test"] - seeds[1]["test"]) / math.sqrt(2))
+    assert (out / "row.md").read_text().startswith(f"| {model} | ogbg-molbace | rocauc |")
+    # an existing results folder is not overwritten without --overwrite
+    assert drv.main(["--smoke", "--model", model, "--seeds", "0", "--out", str(out), "--no-progress"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "seed_1.json").exists()
+
+
+def test_bad_config_is_reported(tmp_path, capsys):
+    drv = _load("ogb_graphprop")
+    assert drv.main(["--config", str(tmp_path / "nope.yaml"), "--model", "molecules_gine", "--out",
+                     str(tmp_path / "o")]) == 2
+    assert "nope.yaml" in capsys.readouterr().err
