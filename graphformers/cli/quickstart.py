@@ -73,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         return rmse(y_true * std + mean, y_pred * std + mean)
 
     subsets = {name: [graphs[i] for i in idx.tolist()] for name, idx in split.items()}
+    empty = [name for name, subset in subsets.items() if not subset]
+    if empty:
+        raise ValueError(f"{len(graphs)} molecules are too few: the scaffold split leaves {empty} empty")
     print(
         f"FreeSolv: {len(graphs)} molecules, scaffold split "
         f"{len(subsets['train'])}/{len(subsets['valid'])}/{len(subsets['test'])}",

@@ -47,7 +47,7 @@ def train_epoch(
         if clip_norm is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
         optimizer.step()
-        total += float(loss)
+        total += float(loss.detach())
         count += 1
     return total / max(count, 1)
 

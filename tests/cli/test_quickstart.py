@@ -7,7 +7,7 @@ from graphformers.cli import main
 
 @pytest.fixture
 def small_freesolv(tmp_path):
-    """40 real FreeSolv rows (from the embedded copy) so the run takes seconds."""
+    """100 real FreeSolv rows (from the embedded copy) so the run takes seconds."""
     pytest.importorskip("rdkit")
     from graphformers.datasets.embedded import freesolv_path, load_freesolv
 
@@ -17,7 +17,7 @@ def small_freesolv(tmp_path):
         pytest.skip(str(err))
     smiles, values = load_freesolv()
     path = tmp_path / "freesolv_small.csv"
-    path.write_text("smiles,expt\n" + "".join(f"{s},{v}\n" for s, v in list(zip(smiles, values))[:40]))
+    path.write_text("smiles,expt\n" + "".join(f"{s},{v}\n" for s, v in list(zip(smiles, values))[:100]))
     return path
 
 
