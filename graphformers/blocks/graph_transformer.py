@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
 from graphformers.blocks.feed_forward import FeedForward
-from graphformers.blocks.virtual_node import batch_norm
+from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
 
 NormFactory = Callable[[int], nn.Module]
@@ -81,7 +81,7 @@ class GraphTransformerLayer(nn.Module):
         dropout: dropout on the attention output (before :math:`O_h`,
             :math:`O_e`) and inside the FFNs.
         norm: a factory ``width -> nn.Module`` for the four norms (default
-            :func:`~graphformers.blocks.virtual_node.batch_norm`, the paper's
+            :func:`~graphformers.local.norm.batch_norm`, the paper's
             best choice, safe on one-row batches;
             :class:`torch.nn.LayerNorm` for the other variant; norms whose
             ``forward`` takes ``batch``, like PyG's graph norms, are given it;

@@ -7,23 +7,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import BatchNorm, global_add_pool
+from torch_geometric.nn import global_add_pool
 
+from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
 
 NormFactory = Callable[[int], nn.Module]
-
-
-def batch_norm(channels: int) -> BatchNorm:
-    """BatchNorm that also runs on a batch of one row in training mode (it then
-    normalises with the running statistics, as in eval mode).
-
-    The default norm of :class:`VirtualNode`, :class:`~graphformers.models.mpnn.MPNN`
-    and the Graph Transformer: a virtual node sees one row per *graph*, so the
-    last mini-batch of an epoch may well hold a single graph, where
-    :class:`torch.nn.BatchNorm1d` raises.
-    """
-    return BatchNorm(channels, allow_single_element=True)
 
 
 class VirtualNode(nn.Module):
@@ -45,7 +34,8 @@ class VirtualNode(nn.Module):
     The sums are per graph, so no information passes between the graphs of a
     batch (with BatchNorm that holds in eval mode; in training mode the batch
     statistics couple graphs, as in any BatchNorm network). A batch of a
-    single graph is fine in training too (see :func:`batch_norm`).
+    single graph is fine in training too (see
+    :func:`~graphformers.local.norm.batch_norm`).
 
     Departure from OGB: OGB pools a layer's *input* (in parallel with the
     conv) and adds the new state to the next layer's input; here the state is
@@ -56,7 +46,8 @@ class VirtualNode(nn.Module):
     Args:
         channels: node width ``C``.
         dropout: dropout on the new state (default: ``0.0``).
-        norm: factory for the MLP's two norms (default :func:`batch_norm`;
+        norm: factory for the MLP's two norms (default
+            :func:`~graphformers.local.norm.batch_norm`;
             ``None`` = no norm).
         learn_initial: learn the initial state (default ``True``); ``False``
             keeps it at zero, for the later virtual nodes of a stack, which

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from graphformers.local.base import LocalMessagePassing
+from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
 
 
@@ -30,7 +31,8 @@ class GatedGCN(LocalMessagePassing):
         \mathbf{h}'_i &= \mathrm{Dropout}(\mathrm{ReLU}(\mathrm{BN}(\hat{\mathbf{h}}_i))), \qquad
         \mathbf{e}'_{ij} = \mathbf{e}_{ij} + \mathrm{Dropout}(\mathrm{ReLU}(\mathrm{BN}(\hat{\mathbf{e}}_{ij})))
 
-    with :math:`\varepsilon = 10^{-6}` and the products element-wise.
+    with :math:`\varepsilon = 10^{-6}`, the products element-wise and BN
+    :func:`~graphformers.local.norm.batch_norm` (one-row batches allowed).
 
     Following the local protocol, :math:`\mathbf{h}'_i` is returned *without*
     the node residual (the caller adds it, then its norm), while the edge stream
@@ -78,8 +80,8 @@ class GatedGCN(LocalMessagePassing):
         self.C = nn.Linear(channels, channels)
         self.D = nn.Linear(channels, channels)
         self.E = nn.Linear(channels, channels)
-        self.bn_node = nn.BatchNorm1d(channels)
-        self.bn_edge = nn.BatchNorm1d(channels)
+        self.bn_node = batch_norm(channels)
+        self.bn_edge = batch_norm(channels)
 
     def reset_parameters(self) -> None:
         for module in (self.A, self.B, self.C, self.D, self.E, self.bn_node, self.bn_edge):

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphformers.blocks.graph_transformer import GraphTransformerLayer
-from graphformers.blocks.virtual_node import batch_norm
+from graphformers.local.norm import batch_norm
 from graphformers.models.gps import _reset
 from graphformers.utils.checks import check_graph
 
@@ -52,7 +52,7 @@ class GraphTransformer(nn.Module):
         input_dropout: dropout on the input embedding (the paper's
             ``in_feat_dropout``).
         norm: norm factory of the layers (default
-            :func:`~graphformers.blocks.virtual_node.batch_norm`).
+            :func:`~graphformers.local.norm.batch_norm`).
 
     Shapes:
         ``data.x [N, *]``, ``data.edge_index [2, E]``, ``data.batch [N]`` ->

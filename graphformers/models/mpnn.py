@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from graphformers.blocks.virtual_node import VirtualNode, batch_norm
+from graphformers.blocks.virtual_node import VirtualNode
 from graphformers.local.base import LocalMessagePassing
+from graphformers.local.norm import batch_norm
 from graphformers.models.gps import _reset
 from graphformers.utils.checks import check_graph
 
@@ -50,7 +51,7 @@ class MPNN(nn.Module):
         dropout: dropout on each local update and on the virtual-node states.
         norm: factory ``C -> nn.Module`` for the per-layer norms and the
             virtual-node MLP (default
-            :func:`~graphformers.blocks.virtual_node.batch_norm`, PyG's
+            :func:`~graphformers.local.norm.batch_norm`, PyG's
             BatchNorm that tolerates one-row batches; ``None`` = no norm).
 
     Shapes:

@@ -9,7 +9,8 @@ from graphformers.local.gated_gcn import GatedGCN
 from graphformers.testing import tiny_graph
 
 
-def _bn_eval(bn: torch.nn.BatchNorm1d, v: torch.Tensor) -> torch.Tensor:
+def _bn_eval(bn, v: torch.Tensor) -> torch.Tensor:
+    bn = bn.module  # torch_geometric.nn.BatchNorm wraps a BatchNorm1d
     return (v - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias
 
 
@@ -37,7 +38,7 @@ def _reference(m: GatedGCN, x, edge_index, e) -> tuple[torch.Tensor, torch.Tenso
 
 def _randomise_batchnorm(m: GatedGCN) -> None:
     with torch.no_grad():
-        for bn in (m.bn_node, m.bn_edge):
+        for bn in (m.bn_node.module, m.bn_edge.module):
             bn.running_mean.normal_()
             bn.running_var.uniform_(0.5, 2.0)
             bn.weight.normal_()
@@ -79,6 +80,12 @@ def test_edge_width_must_equal_channels():
     data = tiny_graph(channels=8, edge_dim=4)
     with pytest.raises(ValueError, match=r"'edge_attr' must have shape \[\*, 8\]"):
         GatedGCN(8)(data.x, data.edge_index, data.edge_attr)
+
+
+def test_trains_on_a_single_node_and_a_single_edge():
+    m = GatedGCN(4).train()
+    h, e = m(torch.randn(2, 4), torch.tensor([[0], [1]]), torch.randn(1, 4))
+    assert torch.isfinite(h).all() and torch.isfinite(e).all()
 
 
 def test_dropout_only_in_training():
