@@ -55,13 +55,19 @@ def _edge_weight(data: Data, num_edges: int) -> np.ndarray:
     return weight.double().numpy()
 
 
-def _scipy_adjacency(data: Data, num_nodes: int) -> sp.csr_array:
-    """Weighted adjacency ``A[i, j]`` = sum of weights of edges ``i -> j`` (float64 CSR)."""
+def _adjacency(data: Data, num_nodes: int, *, dense: bool) -> np.ndarray | sp.csr_array:
+    """Weighted adjacency ``A[i, j]`` = sum of weights of edges ``i -> j`` (float64).
+
+    A numpy array when ``dense`` (small graphs: no scipy.sparse overhead), else CSR.
+    """
     edge_index = data.get("edge_index")
     if edge_index is None:
         edge_index = torch.empty(2, 0, dtype=torch.long)
     row, col = edge_index.detach().cpu().numpy()
     weight = _edge_weight(data, row.shape[0])
+    if dense:
+        flat = np.bincount(row * num_nodes + col, weights=weight, minlength=num_nodes * num_nodes)
+        return flat.astype(np.float64).reshape(num_nodes, num_nodes)  # empty bincount is int64
     adj = sp.coo_array((weight, (row, col)), shape=(num_nodes, num_nodes)).tocsr()
     adj.sum_duplicates()
     return adj
@@ -166,7 +172,8 @@ class AddLaplacianPE(BaseTransform):
     def forward(self, data: Data) -> Data:
         n = _num_nodes(data)
         adj = self._undirected_adjacency(data, n)
-        num_comp, labels = connected_components(adj, directed=False)
+        num_comp, labels = connected_components(sp.csr_array(adj) if isinstance(adj, np.ndarray) else adj,
+                                                directed=False)
         order = np.argsort(labels, kind="stable")
         bounds = np.searchsorted(labels[order], np.arange(num_comp + 1))
 
@@ -175,7 +182,7 @@ class AddLaplacianPE(BaseTransform):
             idx = order[bounds[c] : bounds[c + 1]]
             if idx.size < 2:
                 continue
-            val, vec = self._component_eigpairs(adj[idx][:, idx])
+            val, vec = self._component_eigpairs(self._component(adj, idx))
             vals.append(val)
             vecs.append(vec)
             nodes.append(idx)
@@ -199,36 +206,57 @@ class AddLaplacianPE(BaseTransform):
         data[mask_name] = torch.from_numpy(mask).expand(n, -1).clone()
         return data
 
-    def _undirected_adjacency(self, data: Data, n: int) -> sp.csr_array:
-        adj = _scipy_adjacency(data, n)
-        adj.setdiag(0)
-        adj.eliminate_zeros()
-        if adj.nnz and adj.data.min() <= 0:
+    def _undirected_adjacency(self, data: Data, n: int) -> np.ndarray | sp.csr_array:
+        """Adjacency without self-loops; symmetric (checked, or made so)."""
+        adj = _adjacency(data, n, dense=n <= self.SPARSE_THRESHOLD)
+        if isinstance(adj, np.ndarray):
+            np.fill_diagonal(adj, 0.0)
+            weights = adj[adj != 0]
+        else:
+            adj.setdiag(0)
+            adj.eliminate_zeros()
+            weights = adj.data
+        if weights.size and weights.min() <= 0:
             raise ValueError("data.edge_weight must be positive for AddLaplacianPE")
         if not self.is_undirected:
-            return adj.maximum(adj.T).tocsr()
-        if (abs(adj - adj.T) > 1e-12 * max(1.0, float(adj.data.max(initial=0.0)))).nnz:
+            return np.maximum(adj, adj.T) if isinstance(adj, np.ndarray) else adj.maximum(adj.T).tocsr()
+        tol = 1e-12 * max(1.0, float(weights.max(initial=0.0)))
+        asym = abs(adj - adj.T)
+        if asym.size and asym.max() > tol:  # .size is nnz for a sparse array
             raise ValueError(
                 "edge_index (with edge_weight) is not symmetric; pass is_undirected=False "
                 "to AddLaplacianPE to symmetrize it"
             )
         return adj
 
-    def _laplacian(self, adj: sp.csr_array) -> sp.csr_array:
+    def _component(self, adj: np.ndarray | sp.csr_array, idx: np.ndarray) -> np.ndarray | sp.csr_array:
+        """The component's adjacency: dense up to ``SPARSE_THRESHOLD`` nodes, else CSR."""
+        if isinstance(adj, np.ndarray):
+            return adj[np.ix_(idx, idx)]
+        sub = adj[idx][:, idx]
+        return sub.toarray() if idx.size <= self.SPARSE_THRESHOLD else sub.tocsr()
+
+    def _laplacian(self, adj: np.ndarray | sp.csr_array) -> np.ndarray | sp.csc_array:
         """Laplacian of a connected component (every degree is positive)."""
         deg = np.asarray(adj.sum(axis=1)).reshape(-1)
+        if isinstance(adj, np.ndarray):
+            if self.normalization == "sym":
+                d_inv_sqrt = 1.0 / np.sqrt(deg)
+                return np.eye(deg.size) - d_inv_sqrt[:, None] * adj * d_inv_sqrt[None, :]
+            return np.diag(deg) - adj
         if self.normalization == "sym":
             d_inv_sqrt = sp.diags_array(1.0 / np.sqrt(deg))
             return (sp.eye_array(deg.size) - d_inv_sqrt @ adj @ d_inv_sqrt).tocsc()
         return (sp.diags_array(deg) - adj).tocsc()
 
-    def _component_eigpairs(self, adj: sp.csr_array) -> tuple[np.ndarray, np.ndarray]:
+    def _component_eigpairs(self, adj: np.ndarray | sp.csr_array) -> tuple[np.ndarray, np.ndarray]:
         """The (up to) ``k`` smallest non-trivial eigenpairs of one component."""
         lap = self._laplacian(adj)
         n = lap.shape[0]
         nev = min(self.k + 1, n)
-        if n <= self.SPARSE_THRESHOLD or nev >= n - 1:
-            val, vec = scipy.linalg.eigh(lap.toarray(), subset_by_index=[0, nev - 1])
+        if isinstance(lap, np.ndarray) or nev >= n - 1:
+            dense = lap if isinstance(lap, np.ndarray) else lap.toarray()
+            val, vec = scipy.linalg.eigh(dense, subset_by_index=[0, nev - 1])
         else:
             start = np.random.default_rng(0).standard_normal(n)  # fixed: no global RNG
             val, vec = eigsh(
@@ -269,11 +297,12 @@ class AddRandomWalkSE(BaseTransform):
     all its landing probabilities are 0 (as in PyG's
     :class:`~torch_geometric.transforms.AddRandomWalkPE`), not 1.
 
-    Graphs with at most :attr:`SPARSE_THRESHOLD` nodes use dense float64 matrix
-    powers. Larger ones use scipy sparse powers up to :math:`\lceil T/2 \rceil`
-    and :math:`\operatorname{diag}(\mathbf{P}^{a}\mathbf{P}^{b}) =
-    \sum_j (\mathbf{P}^{a})_{ij} (\mathbf{P}^{b})_{ji}`, which halves the fill-in
-    depth; memory still grows with the :math:`\lceil T/2 \rceil`-hop neighbourhoods.
+    Only the powers up to :math:`\lceil T/2 \rceil` are formed;
+    :math:`\operatorname{diag}(\mathbf{P}^{a}\mathbf{P}^{b}) =
+    \sum_j (\mathbf{P}^{a})_{ij} (\mathbf{P}^{b})_{ji}` gives the rest, which
+    halves the matrix products. Graphs with at most :attr:`SPARSE_THRESHOLD`
+    nodes use dense float64 arrays, larger ones scipy sparse matrices (memory
+    then grows with the :math:`\lceil T/2 \rceil`-hop neighbourhoods).
 
     Args:
         walk_length (int): number of steps :math:`T`.
@@ -296,39 +325,34 @@ class AddRandomWalkSE(BaseTransform):
 
     def forward(self, data: Data) -> Data:
         n = _num_nodes(data)
-        adj = _scipy_adjacency(data, n)
+        dense = n <= self.SPARSE_THRESHOLD
+        adj = _adjacency(data, n, dense=dense)
         deg = np.asarray(adj.sum(axis=1)).reshape(-1)
         inv_deg = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg != 0)
-        trans = (sp.diags_array(inv_deg) @ adj).tocsr()
-        if n <= self.SPARSE_THRESHOLD:
-            out = self._dense(torch.from_numpy(trans.toarray()))
-        else:
-            out = self._sparse(trans)
-        data[self.attr_name] = out.float()
+        trans = adj * inv_deg[:, None] if isinstance(adj, np.ndarray) else (sp.diags_array(inv_deg) @ adj).tocsr()
+        data[self.attr_name] = torch.from_numpy(self._landing_probabilities(trans)).float()
         return data
 
-    def _dense(self, trans: Tensor) -> Tensor:
-        cols, power = [], trans
-        for t in range(self.walk_length):
-            if t:
-                power = power @ trans
-            cols.append(torch.diagonal(power))
-        return torch.stack(cols, dim=-1)
+    def _landing_probabilities(self, trans: np.ndarray | sp.csr_array) -> np.ndarray:
+        """``[N, T]`` diagonals of ``P^1..P^T`` from the powers up to ``ceil(T/2)``.
 
-    def _sparse(self, trans: sp.csr_array) -> Tensor:
-        half = math.ceil(self.walk_length / 2)
+        ``diag(P^a P^b)_i = sum_j (P^a)_ij (P^b)_ji`` with ``a = ceil(t/2)``,
+        ``b = floor(t/2)``: about half the matrix products of computing every power.
+        """
         powers = [trans]
-        for _ in range(half - 1):
-            powers.append((powers[-1] @ trans).tocsr())
+        for _ in range(math.ceil(self.walk_length / 2) - 1):
+            nxt = powers[-1] @ trans
+            powers.append(nxt if isinstance(nxt, np.ndarray) else nxt.tocsr())
         cols = []
         for t in range(1, self.walk_length + 1):
-            a, b = math.ceil(t / 2), t // 2
-            if b == 0:
-                diag = powers[a - 1].diagonal()
+            a, b = powers[math.ceil(t / 2) - 1], powers[t // 2 - 1] if t > 1 else None
+            if b is None:
+                cols.append(a.diagonal())
+            elif isinstance(a, np.ndarray):
+                cols.append(np.einsum("ij,ji->i", a, b))
             else:
-                diag = np.asarray(powers[a - 1].multiply(powers[b - 1].T).sum(axis=1)).reshape(-1)
-            cols.append(torch.from_numpy(diag))
-        return torch.stack(cols, dim=-1)
+                cols.append(np.asarray(a.multiply(b.T).sum(axis=1)).reshape(-1))
+        return np.stack(cols, axis=-1)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(walk_length={self.walk_length}, attr_name={self.attr_name!r})"

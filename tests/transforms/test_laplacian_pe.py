@@ -218,14 +218,19 @@ def test_self_loops_are_ignored_and_weights_used():
     torch.testing.assert_close(t(scaled).lap_eigval, out.lap_eigval)
 
 
-def test_directed_input():
-    directed = Data(edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]), num_nodes=4)
+@pytest.mark.parametrize("threshold", [200, 2])  # dense and sparse adjacency code paths
+def test_directed_input(threshold):
+    directed = Data(edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), num_nodes=5)
+    strict, loose = AddLaplacianPE(2), AddLaplacianPE(2, is_undirected=False)
+    strict.SPARSE_THRESHOLD = loose.SPARSE_THRESHOLD = threshold
     with pytest.raises(ValueError, match="is_undirected=False"):
-        AddLaplacianPE(2)(directed)
-    a = AddLaplacianPE(2, is_undirected=False)(directed)
-    b = AddLaplacianPE(2)(_undirected(path(4), 4))
+        strict(directed)
+    a = loose(directed)
+    b = strict(_undirected(path(5), 5))
     torch.testing.assert_close(a.lap_eigval, b.lap_eigval)
     torch.testing.assert_close(a.lap_eigvec.abs(), b.lap_eigvec.abs())
+    with pytest.raises(ValueError, match="edge_weight"):
+        strict(_undirected(path(3), 3, edge_weight=torch.tensor([1.0, -1.0, 1.0, -1.0])))
 
 
 def test_batches_by_concatenation():
@@ -246,5 +251,19 @@ def test_repr_and_bad_arguments():
         AddLaplacianPE(2, normalization="rw")
     with pytest.raises(ValueError, match="attr_prefix"):
         AddLaplacianPE(2, attr_prefix="")
-    with pytest.raises(ValueError, match="edge_weight"):
-        AddLaplacianPE(2)(_undirected(path(3), 3, edge_weight=torch.tensor([1.0, -1.0, 1.0, -1.0])))
+
+
+@pytest.mark.parametrize("num_nodes", [20, 140])  # PyG's dense and sparse (N >= 100) paths
+def test_parity_with_pyg_on_connected_graph(num_nodes):
+    from torch_geometric.transforms import AddLaplacianEigenvectorPE
+
+    g = torch.Generator().manual_seed(num_nodes)
+    data = random_graph(num_nodes, 3 * num_nodes, channels=1, generator=g)
+    ring = torch.stack([torch.arange(num_nodes), (torch.arange(num_nodes) + 1) % num_nodes])
+    data.edge_index = torch.unique(torch.cat([data.edge_index, ring, ring.flip(0)], dim=1), dim=1)
+    ours = AddLaplacianPE(6)(data)
+    vals = ours.lap_eigval[0]
+    assert (vals[1:] - vals[:-1]).min() > 1e-4  # simple spectrum: eigenvectors unique up to sign
+    # PyG drops the first eigenvector (the only trivial one here) and flips signs at random
+    theirs = AddLaplacianEigenvectorPE(6, attr_name="pe", is_undirected=True)(data).pe
+    torch.testing.assert_close(ours.lap_eigvec.abs(), theirs.abs().float(), atol=1e-4, rtol=0)

@@ -105,3 +105,12 @@ def test_repr_and_bad_arguments():
             AddRandomWalkSE(bad)
     with pytest.raises(ValueError, match="edge_weight"):
         AddRandomWalkSE(2)(_undirected([(0, 1)], 2, edge_weight=torch.ones(3)))
+
+
+def test_parity_with_pyg_add_random_walk_pe():
+    from torch_geometric.transforms import AddRandomWalkPE
+
+    data = random_graph(30, 60, generator=torch.Generator().manual_seed(9))
+    ours = AddRandomWalkSE(10)(data).rwse
+    theirs = AddRandomWalkPE(10, attr_name="pe")(data).pe
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
