@@ -44,6 +44,12 @@ def _num_nodes(data: Data) -> int:
     return int(n)
 
 
+def _device(data: Data) -> torch.device:
+    """Where the outputs go: the device of ``edge_index`` (CPU when absent)."""
+    edge_index = data.get("edge_index")
+    return edge_index.device if isinstance(edge_index, Tensor) else torch.device("cpu")
+
+
 def _edge_weight(data: Data, num_edges: int) -> np.ndarray:
     """``data.edge_weight`` as float64 numpy (ones when absent), shape checked."""
     weight = data.get("edge_weight")
@@ -121,6 +127,9 @@ class AddLaplacianPE(BaseTransform):
     shift-invert mode around :math:`\sigma = -10^{-2}` (the eigenvalues nearest
     :math:`\sigma` are the smallest, as :math:`\mathbf{L}` is positive
     semi-definite) with a fixed start vector, so results are reproducible.
+    Many small graphs are transformed fastest with single-threaded LAPACK
+    (``OPENBLAS_NUM_THREADS=1`` or ``threadpoolctl.threadpool_limits(1)``): on a
+    busy machine threads cost more than the tiny eigenproblems themselves.
     Self-loops are removed; duplicate edges add their weights; ``data.edge_weight``
     (positive, shape ``[E]``) is used when present.
 
@@ -201,9 +210,10 @@ class AddLaplacianPE(BaseTransform):
                 mask[out_col] = True
 
         vec_name, val_name, mask_name = self.attr_names
-        data[vec_name] = torch.from_numpy(eigvec).float()
-        data[val_name] = torch.from_numpy(eigval).float().expand(n, -1).clone()
-        data[mask_name] = torch.from_numpy(mask).expand(n, -1).clone()
+        device = _device(data)
+        data[vec_name] = torch.from_numpy(eigvec).float().to(device)
+        data[val_name] = torch.from_numpy(eigval).float().expand(n, -1).clone().to(device)
+        data[mask_name] = torch.from_numpy(mask).expand(n, -1).clone().to(device)
         return data
 
     def _undirected_adjacency(self, data: Data, n: int) -> np.ndarray | sp.csr_array:
@@ -330,7 +340,7 @@ class AddRandomWalkSE(BaseTransform):
         deg = np.asarray(adj.sum(axis=1)).reshape(-1)
         inv_deg = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg != 0)
         trans = adj * inv_deg[:, None] if isinstance(adj, np.ndarray) else (sp.diags_array(inv_deg) @ adj).tocsr()
-        data[self.attr_name] = torch.from_numpy(self._landing_probabilities(trans)).float()
+        data[self.attr_name] = torch.from_numpy(self._landing_probabilities(trans)).float().to(_device(data))
         return data
 
     def _landing_probabilities(self, trans: np.ndarray | sp.csr_array) -> np.ndarray:
