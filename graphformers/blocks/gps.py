@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from graphformers.attention.base import GlobalAttention
 from graphformers.blocks.feed_forward import FeedForward
 from graphformers.local.base import LocalMessagePassing
+from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
 
 NormFactory = Callable[[int], nn.Module]
@@ -46,7 +47,8 @@ class GPSLayer(nn.Module):
         dropout: dropout on each branch's output (and in the default FFN).
         ffn: the feed-forward module (default :class:`FeedForward` ``(C, 2C)``).
         norm: a factory ``C -> nn.Module`` for the three norms (default
-            :class:`torch.nn.BatchNorm1d`; ``None`` = no norm).
+            :func:`graphformers.local.norm.batch_norm`, PyG's BatchNorm that
+            also accepts a one-row batch; ``None`` = no norm).
 
     Shapes:
         - input: ``x [N, C]``, ``edge_index [2, E]``, ``batch [N]``,
@@ -63,7 +65,7 @@ class GPSLayer(nn.Module):
         *,
         dropout: float = 0.0,
         ffn: nn.Module | None = None,
-        norm: NormFactory | None = nn.BatchNorm1d,
+        norm: NormFactory | None = batch_norm,
     ) -> None:
         super().__init__()
         if local is None and attn is None:

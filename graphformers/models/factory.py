@@ -127,8 +127,14 @@ def _attention_table() -> dict[str, Callable[..., nn.Module]]:
     }
 
 
+def _batch_norm(channels: int) -> nn.Module:
+    from graphformers.local.norm import batch_norm
+
+    return batch_norm(channels)
+
+
 NORMS: dict[str, Callable[[int], nn.Module] | None] = {
-    "batch": nn.BatchNorm1d,
+    "batch": _batch_norm,
     "layer": nn.LayerNorm,
     "none": None,
 }

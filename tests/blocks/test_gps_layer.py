@@ -59,7 +59,7 @@ def test_parity_with_pyg_gpsconv():
     ours.ffn.lin1.load_state_dict(pyg.mlp[0].state_dict())
     ours.ffn.lin2.load_state_dict(pyg.mlp[3].state_dict())
     for mine, theirs in ((ours.norm_local, pyg.norm1), (ours.norm_attn, pyg.norm2), (ours.norm_out, pyg.norm3)):
-        mine.load_state_dict(theirs.module.state_dict())
+        mine.load_state_dict(theirs.state_dict())
     batch = Batch.from_data_list(graphs((5, 9, 2, 14)))
     for mode in ("train", "eval"):
         getattr(pyg, mode)()
