@@ -15,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -33,7 +34,8 @@ def run_one(out: Path, dataset: str, model: str, seed: int, extra: list[str]) ->
         if run_dir.is_dir():
             args.append("--overwrite")
         t0 = time.perf_counter()
-        code = cli_main(args)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only this script's JSON lines
+            code = cli_main(args)
         if code != 0:
             raise SystemExit(f"run {run_dir} failed with exit code {code}")
         print(json.dumps({"run": run_dir.name, "wall_seconds": round(time.perf_counter() - t0, 1)}),

@@ -68,9 +68,11 @@ class FilterIndex:
     def answers(self, head_index: Tensor, rel_type: Tensor) -> tuple[Tensor, Tensor]:
         """All known answers of a batch of queries as ``(row, col)`` index pairs."""
         key = head_index.long().cpu() * self.num_query_relations + rel_type.long().cpu()
-        pos = torch.searchsorted(self.keys, key).clamp_max(max(self.keys.numel() - 1, 0))
-        found = self.keys.numel() > 0
-        hit = self.keys[pos] == key if found else torch.zeros_like(key, dtype=torch.bool)
+        if self.keys.numel() == 0:
+            empty = torch.zeros(0, dtype=torch.long)
+            return empty, empty
+        pos = torch.searchsorted(self.keys, key).clamp_max(self.keys.numel() - 1)
+        hit = self.keys[pos] == key
         start = torch.where(hit, self.indptr[pos], 0)
         count = torch.where(hit, self.indptr[pos + 1] - self.indptr[pos], 0)
         row = torch.repeat_interleave(torch.arange(key.numel()), count)

@@ -89,3 +89,8 @@ def test_accumulator_sides():
     assert s["both"]["hits@1"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError):
         acc.ranks("both", ties="average")
+
+
+def test_filter_index_empty():
+    fi = FilterIndex(torch.zeros(0, 3, dtype=torch.long), num_nodes=4, num_relations=2)
+    assert not fi.mask(torch.tensor([0, 3]), torch.tensor([1, 3])).any()
