@@ -142,17 +142,20 @@ class SignNetLapPE(nn.Module):
         \mathbf{p}_i = \rho\Big(\sum_{j:\,m_{ij}} \phi([u_{ij}, \lambda_j])
         + \phi([-u_{ij}, \lambda_j])\Big),
 
-    with MLPs :math:`\phi: \mathbb{R}^2 \to \mathbb{R}^H` and
-    :math:`\rho: \mathbb{R}^H \to \mathbb{R}^F`. Flipping the sign of any
-    eigenvector leaves the output unchanged (in train and eval mode), the sum
-    makes it invariant to the order of the eigenpairs, and masked (padded) pairs
-    are left out of the sum.
+    with :math:`\rho: \mathbb{R}^H \to \mathbb{R}^F` an MLP and :math:`\phi` an
+    MLP :math:`\mathbb{R}^2 \to \mathbb{R}^H`, optionally preceded by
+    ``phi_conv_layers`` GIN layers that run over the graph on each eigenvector
+    separately (:math:`\mathbf{h}' = \mathrm{ReLU}(\mathrm{MLP}((1+\epsilon)
+    \mathbf{h}_i + \sum_{j \to i} \mathbf{h}_j))`, the eigenvectors acting as a
+    batch dimension). Flipping the sign of any eigenvector leaves the output
+    unchanged (in train and eval mode), the sum makes it invariant to the order
+    of the eigenpairs, and masked (padded) pairs are left out of the sum.
 
-    Deviation: SignNet's :math:`\phi` is a GNN that sees a whole eigenvector on
-    the graph; here :math:`\phi` acts on each node's entry (GraphGPS's
-    ``SignNet`` with an MLP :math:`\phi`), which is cheap but only keeps even
-    functions of each entry :math:`u_{ij}`; cross-node structure is left to the
-    layers that follow.
+    Deviation: SignNet's :math:`\phi` is a GIN over the graph. The default here,
+    ``phi_conv_layers=0``, is GraphGPS's cheaper MLP :math:`\phi` on each node's
+    entry, which keeps only even functions of each :math:`u_{ij}` and leaves
+    cross-node structure to the layers that follow; ``phi_conv_layers >= 1``
+    gives the paper's GNN :math:`\phi` (it then reads ``edge_index``).
 
     Args:
         k (int): number of eigenpairs (the ``k`` of ``AddLaplacianPE``).
@@ -161,6 +164,8 @@ class SignNetLapPE(nn.Module):
             (default: ``16``)
         phi_layers (int, optional): layers of :math:`\phi`. (default: ``2``)
         rho_layers (int, optional): layers of :math:`\rho`. (default: ``2``)
+        phi_conv_layers (int, optional): GIN layers at the start of
+            :math:`\phi` (0: none). (default: ``0``)
         use_eigval (bool, optional): feed :math:`\lambda_j` to :math:`\phi`.
             (default: ``True``)
         attr_prefix (str, optional): prefix of the attributes written by
@@ -168,7 +173,8 @@ class SignNetLapPE(nn.Module):
 
     Shapes:
         - **input:** ``data.{prefix}_eigvec``, ``data.{prefix}_eigval``,
-          ``data.{prefix}_mask`` ``[N, k]``
+          ``data.{prefix}_mask`` ``[N, k]``; ``edge_index`` ``[2, E]`` when
+          ``phi_conv_layers >= 1``
         - **output:** ``[N, F]``
     """
 
@@ -180,6 +186,7 @@ class SignNetLapPE(nn.Module):
         hidden_channels: int = 16,
         phi_layers: int = 2,
         rho_layers: int = 2,
+        phi_conv_layers: int = 0,
         use_eigval: bool = True,
         attr_prefix: str = "lap",
     ) -> None:
@@ -192,15 +199,22 @@ class SignNetLapPE(nn.Module):
             (rho_layers, "rho_layers"),
         ):
             check_positive_int(value, name)
+        if isinstance(phi_conv_layers, bool) or not isinstance(phi_conv_layers, int) or phi_conv_layers < 0:
+            raise ValueError(f"phi_conv_layers must be an integer >= 0, got {phi_conv_layers!r}")
         self.k = k
         self.out_channels = out_channels
         self.hidden_channels = hidden_channels
         self.phi_layers = phi_layers
         self.rho_layers = rho_layers
+        self.phi_conv_layers = phi_conv_layers
         self.use_eigval = use_eigval
         self.attr_prefix = attr_prefix
         in_channels = 2 if use_eigval else 1
-        self.phi = MLP(in_channels=in_channels, hidden_channels=hidden_channels, out_channels=hidden_channels,
+        self.phi_convs = nn.ModuleList(
+            _EigvecGIN(in_channels if i == 0 else hidden_channels, hidden_channels) for i in range(phi_conv_layers)
+        )
+        phi_in = hidden_channels if phi_conv_layers else in_channels
+        self.phi = MLP(in_channels=phi_in, hidden_channels=hidden_channels, out_channels=hidden_channels,
                        num_layers=phi_layers, norm=None)
         self.rho = MLP(in_channels=hidden_channels, hidden_channels=hidden_channels, out_channels=out_channels,
                        num_layers=rho_layers, norm=None)
@@ -208,6 +222,8 @@ class SignNetLapPE(nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise :math:`\\phi` and :math:`\\rho`."""
+        for conv in self.phi_convs:
+            conv.reset_parameters()
         self.phi.reset_parameters()
         self.rho.reset_parameters()
 
@@ -219,13 +235,46 @@ class SignNetLapPE(nn.Module):
         if self.use_eigval:
             lam = val.unsqueeze(-1)
             pos, neg = torch.cat([pos, lam], dim=-1), torch.cat([neg, lam], dim=-1)  # [N, k, 2]
-        h = self.phi(pos) + self.phi(neg)  # [N, k, H]
+        edge_index = None
+        if self.phi_convs:
+            edge_index = data.get("edge_index")
+            if edge_index is None:
+                raise ValueError("SignNetLapPE with phi_conv_layers >= 1 needs data.edge_index")
+        h = self._phi(pos, edge_index) + self._phi(neg, edge_index)  # [N, k, H]
         h = (h * mask.unsqueeze(-1).to(h.dtype)).sum(dim=1)  # [N, H]
         return self.rho(h)
+
+    def _phi(self, x: Tensor, edge_index: Tensor | None) -> Tensor:
+        for conv in self.phi_convs:
+            x = conv(x, edge_index)
+        return self.phi(x)
 
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(k={self.k}, out_channels={self.out_channels}, "
             f"hidden_channels={self.hidden_channels}, phi_layers={self.phi_layers}, "
-            f"rho_layers={self.rho_layers}, use_eigval={self.use_eigval})"
+            f"rho_layers={self.rho_layers}, phi_conv_layers={self.phi_conv_layers}, use_eigval={self.use_eigval})"
         )
+
+
+class _EigvecGIN(nn.Module):
+    """One GIN layer on ``[N, k, C]`` signals: the ``k`` eigenvectors are independent channels.
+
+    ``h'_i = ReLU(MLP((1 + eps) h_i + sum_{j -> i} h_j))`` (Xu et al., 2019,
+    https://arxiv.org/abs/1810.00826), with a learnable ``eps``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.mlp = MLP(in_channels=in_channels, hidden_channels=out_channels, out_channels=out_channels,
+                       num_layers=2, norm=None)
+        self.eps = nn.Parameter(torch.zeros(1))
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+        nn.init.zeros_(self.eps)
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        src, dst = edge_index
+        agg = torch.zeros_like(x).index_add_(0, dst, x[src])  # [N, k, C]
+        return torch.relu(self.mlp((1 + self.eps) * x + agg))

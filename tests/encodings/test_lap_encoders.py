@@ -52,6 +52,7 @@ ENCODERS = {
     "linear": lambda: LinearLapPE(K, 6),
     "linear_no_eigval_bn": lambda: LinearLapPE(K, 6, use_eigval=False, raw_norm=nn.BatchNorm1d(K)),
     "signnet": lambda: SignNetLapPE(K, 6, hidden_channels=8),
+    "signnet_gin": lambda: SignNetLapPE(K, 6, hidden_channels=8, phi_conv_layers=2),
 }
 
 
@@ -96,8 +97,9 @@ def test_linear_sign_flip_on_a_single_graph():
     assert out.shape == (6, 3)
 
 
-def test_signnet_is_sign_invariant_in_train_and_eval(pe_batch):
-    enc = SignNetLapPE(K, 6)
+@pytest.mark.parametrize("phi_conv_layers", [0, 2])
+def test_signnet_is_sign_invariant_in_train_and_eval(pe_batch, phi_conv_layers):
+    enc = SignNetLapPE(K, 6, phi_conv_layers=phi_conv_layers)
     flipped = flip_eigvector_signs(pe_batch)
     for mode in (True, False):
         enc.train(mode)
@@ -107,8 +109,9 @@ def test_signnet_is_sign_invariant_in_train_and_eval(pe_batch):
     assert (out - out.mean(0)).abs().max() > 1e-3
 
 
-def test_signnet_ignores_eigenpair_order(pe_batch):
-    enc = SignNetLapPE(K, 6).eval()
+@pytest.mark.parametrize("phi_conv_layers", [0, 1])
+def test_signnet_ignores_eigenpair_order(pe_batch, phi_conv_layers):
+    enc = SignNetLapPE(K, 6, phi_conv_layers=phi_conv_layers).eval()
     perm = torch.tensor([2, 0, 3, 1])
     shuffled = pe_batch.clone()
     for name in ("lap_eigvec", "lap_eigval", "lap_mask"):
@@ -129,15 +132,16 @@ def test_padded_eigenpairs_do_not_affect_output(name, pe_batch):
         torch.testing.assert_close(out, enc(pe_batch, **kw2))
 
 
-def test_signnet_padded_pairs_contribute_nothing():
+@pytest.mark.parametrize("phi_conv_layers", [0, 2])
+def test_signnet_padded_pairs_contribute_nothing(phi_conv_layers):
     # the triangle has 2 non-trivial eigenpairs: k=4 (2 padded) must equal k=2 (none padded)
     tri = pe_graphs((3,))[0]
     assert tri.lap_mask[0].tolist() == [True, True, False, False]
     short = tri.clone()
     for name in ("lap_eigvec", "lap_eigval", "lap_mask"):
         short[name] = tri[name][:, :2]
-    enc4 = SignNetLapPE(K, 6).eval()
-    enc2 = SignNetLapPE(2, 6).eval()
+    enc4 = SignNetLapPE(K, 6, phi_conv_layers=phi_conv_layers).eval()
+    enc2 = SignNetLapPE(2, 6, phi_conv_layers=phi_conv_layers).eval()
     enc2.load_state_dict(enc4.state_dict())  # phi/rho do not depend on k
     torch.testing.assert_close(enc4(tri), enc2(short))
 
@@ -179,7 +183,8 @@ def test_repr():
         "LinearLapPE(k=8, out_channels=16, use_eigval=True, raw_norm=None, sign_flip=True)"
     )
     assert repr(SignNetLapPE(8, 16, hidden_channels=32)) == (
-        "SignNetLapPE(k=8, out_channels=16, hidden_channels=32, phi_layers=2, rho_layers=2, use_eigval=True)"
+        "SignNetLapPE(k=8, out_channels=16, hidden_channels=32, phi_layers=2, rho_layers=2, "
+        "phi_conv_layers=0, use_eigval=True)"
     )
 
 
@@ -194,5 +199,43 @@ def test_errors_name_the_problem(pe_batch):
         bare = Batch.from_data_list([random_graph(4, 4)])
         with pytest.raises(ValueError, match=r"'lap_eigvec'.*AddLaplacianPE"):
             cls(K, 4)(bare)
+    with pytest.raises(ValueError, match="phi_conv_layers must be"):
+        SignNetLapPE(K, 4, phi_conv_layers=-1)
+    no_edges = pe_batch.clone()
+    del no_edges.edge_index
+    with pytest.raises(ValueError, match="edge_index"):
+        SignNetLapPE(K, 4, phi_conv_layers=1)(no_edges)
     with pytest.raises(ValueError, match="'pe_eigvec'"):
         LinearLapPE(K, 4, attr_prefix="pe")(pe_batch)
+
+
+def test_gin_phi_layer_matches_dense_formula():
+    from graphformers.encodings.laplacian import _EigvecGIN
+
+    data = pe_graphs((7,))[0]
+    layer = _EigvecGIN(2, 5)
+    with torch.no_grad():
+        layer.eps.fill_(0.3)
+    x = torch.randn(7, K, 2)
+    adj = torch.zeros(7, 7)
+    adj.index_put_((data.edge_index[1], data.edge_index[0]), torch.ones(data.num_edges), accumulate=True)
+    expected = torch.relu(layer.mlp(1.3 * x + torch.einsum("ij,jkc->ikc", adj, x)))
+    torch.testing.assert_close(layer(x, data.edge_index), expected)
+
+
+def test_gin_signnet_end_to_end_permutation_equivariant():
+    from graphformers.testing import assert_permutation_equivariant
+
+    g = torch.Generator().manual_seed(0)
+    data = random_graph(14, 30, channels=2, generator=g)
+    t = AddLaplacianPE(K)
+    vals = t(data).lap_eigval[0]
+    assert (vals[1:] - vals[:-1]).min() > 1e-4  # eigenvectors unique up to sign
+    enc = SignNetLapPE(K, 6, phi_conv_layers=2).eval()
+    assert_permutation_equivariant(lambda d: enc(t(d)), data, atol=1e-4)
+    # the GIN phi sees the graph: moving an edge changes the encoding
+    plain = enc(t(data))
+    assert not ((data.edge_index[0] == 1) & (data.edge_index[1] == 6)).any()
+    rewired = data.clone()
+    rewired.edge_index = torch.cat([data.edge_index, torch.tensor([[1, 6], [6, 1]])], dim=1)
+    assert not torch.allclose(enc(t(rewired)), plain, atol=1e-3)
