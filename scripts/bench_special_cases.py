@@ -8,7 +8,12 @@ on the dense ``[8, L, 64]`` tensor. Timed: forward + backward of a sum loss,
 median over repeats, the two forms interleaved. Graph construction is done
 once, outside the timing (a dataset transform).
 
-Prints one JSON line per sequence length and, last,
+Then the same comparison for the vision models of ``scripts/train_vision.py``
+(MNIST sizes, batch 64 of 28x28 images, one training step forward + backward,
+graph construction from the image tensor included and also reported alone):
+ViT-as-graph vs ``TorchViT`` and ConvNet-as-graph vs ``TorchConvNet``.
+
+Prints one JSON line per measurement and, last,
 ``{"graph_over_torch_time_ratio_512": ...}``. ``--quick`` times fewer repeats
 and skips length 2048 (under 2 minutes on 2 cores).
 """
@@ -26,7 +31,10 @@ from torch import nn
 from torch_geometric.data import Batch, Data
 from tqdm import tqdm
 
+from graphformers.models.convnet import ConvNet, TorchConvNet
 from graphformers.models.sequence import SequenceEncoder
+from graphformers.models.vit import TorchViT, ViT
+from graphformers.transforms.image import images_to_grid_graphs, images_to_patch_graphs
 from graphformers.transforms.sequence import SequenceToGraph
 
 BATCH, CHANNELS, HEADS, LAYERS = 8, 64, 4, 2
@@ -60,18 +68,69 @@ def bench(seq_len: int, repeats: int) -> dict:
 
     with torch.no_grad():  # same function, checked before timing
         err = (ours(graph.x, graph.edge_index, graph.batch).view_as(dense) - ref(dense)).abs().max().item()
-    step_graph(), step_torch()  # warm-up
-    times_g, times_t = [], []
-    for _ in range(repeats):
-        times_g += _time(step_graph, 1)
-        times_t += _time(step_torch, 1)
-    g, t = statistics.median(times_g), statistics.median(times_t)
+    g, t = _paired(step_graph, step_torch, repeats)
     return {
         "seq_len": seq_len,
         "batch": BATCH,
         "channels": CHANNELS,
         "num_edges": graph.edge_index.size(1),
         "graph_ms": round(1e3 * g, 3),
+        "torch_ms": round(1e3 * t, 3),
+        "graph_over_torch_time_ratio": round(g / t, 4),
+        "max_abs_diff": err,
+        "repeats": repeats,
+    }
+
+
+def _paired(step_graph, step_torch, repeats: int) -> tuple[float, float]:
+    """Median seconds of two steps, warmed up and interleaved."""
+    step_graph(), step_torch()
+    times_g, times_t = [], []
+    for _ in range(repeats):
+        times_g += _time(step_graph, 1)
+        times_t += _time(step_torch, 1)
+    return statistics.median(times_g), statistics.median(times_t)
+
+
+def bench_vision(kind: str, repeats: int) -> dict:
+    """One training step (forward + backward) of a vision model in both forms, MNIST sizes."""
+    torch.manual_seed(0)
+    images = torch.rand(64, 1, 28, 28)
+    labels = torch.randint(0, 10, (64,))
+    if kind == "vit":
+        graph_model = ViT(16, 64, 4, 10, 49, heads=4)
+        ref = TorchViT(1, 4, 28, 64, 4, 10, heads=4).load_from_graph(graph_model)
+
+        def build():
+            return images_to_patch_graphs(images, 4)
+
+        def run_graph(g):
+            return graph_model(g.x, g.edge_index, g.batch, position=g.position, class_mask=g.class_mask)
+    else:
+        graph_model = ConvNet(1, [16, 32, 64], 10)
+        ref = TorchConvNet(1, [16, 32, 64], 10).load_from_graph(graph_model)
+
+        def build():
+            return images_to_grid_graphs(images)
+
+        def run_graph(g):
+            return graph_model(g.x, g.edge_index, g.edge_type, g.pos, g.batch)
+
+    def step_graph() -> None:
+        nn.functional.cross_entropy(run_graph(build()), labels).backward()
+
+    def step_torch() -> None:
+        nn.functional.cross_entropy(ref(images), labels).backward()
+
+    with torch.no_grad():
+        err = (run_graph(build()) - ref(images)).abs().max().item()
+    g, t = _paired(step_graph, step_torch, repeats)
+    build_s = statistics.median(_time(build, repeats))
+    return {
+        "model": kind,
+        "batch": 64,
+        "graph_ms": round(1e3 * g, 3),
+        "graph_build_ms": round(1e3 * build_s, 3),
         "torch_ms": round(1e3 * t, 3),
         "graph_over_torch_time_ratio": round(g / t, 4),
         "max_abs_diff": err,
@@ -92,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     for seq_len in tqdm(lengths, file=sys.stderr, desc="seq_len"):
         results[seq_len] = bench(seq_len, repeats[seq_len])
         print(json.dumps(results[seq_len]), flush=True)
+    for kind in ("vit", "convnet"):
+        print(json.dumps(bench_vision(kind, 5 if args.quick else 20)), flush=True)
     print(json.dumps({"graph_over_torch_time_ratio_512": results[512]["graph_over_torch_time_ratio"]}))
     return 0
 
