@@ -108,9 +108,9 @@ class AddLaplacianPE(BaseTransform):
     smallest are kept and missing columns are zero with mask ``False``. An
     isolated node is a component of its own: it contributes no eigenpair and its
     row of ``eigvec`` is zero. The spectrum is computed per component (the
-    Laplacian is block-diagonal),
-    so every eigenvector is supported on one component; columns are ordered by
-    eigenvalue, ties between components by the component's smallest node id.
+    Laplacian is block-diagonal), so every eigenvector is supported on one
+    component; columns are ordered by eigenvalue, ties between components by the
+    component's smallest node id.
     GraphGPS keeps the first eigenvector instead (and, on a disconnected graph,
     mixes the components' null vectors); PyG's
     :class:`~torch_geometric.transforms.AddLaplacianEigenvectorPE` drops only one.
@@ -123,8 +123,9 @@ class AddLaplacianPE(BaseTransform):
     :class:`~graphformers.encodings.SignNetLapPE`).
 
     **Solvers.** Components with at most :attr:`SPARSE_THRESHOLD` nodes use the
-    dense ``scipy.linalg.eigh`` (only the wanted eigenpairs); larger ones use ``scipy.sparse.linalg.eigsh`` in
-    shift-invert mode around :math:`\sigma = -10^{-2}` (the eigenvalues nearest
+    dense ``scipy.linalg.eigh`` (only the wanted eigenpairs); larger ones use
+    ``scipy.sparse.linalg.eigsh`` in shift-invert mode around
+    :math:`\sigma = -10^{-2}` (the eigenvalues nearest
     :math:`\sigma` are the smallest, as :math:`\mathbf{L}` is positive
     semi-definite) with a fixed start vector, so results are reproducible.
     Many small graphs are transformed fastest with single-threaded LAPACK
