@@ -191,6 +191,21 @@ def run_seed(cfg: dict[str, Any], graphs: list, split: dict, num_tasks: int, tas
     }
 
 
+def restrict_train(graphs: list, split: dict, subset: int | None) -> tuple[list, dict]:
+    """Keep the first ``subset`` training graphs of the official split (valid/test stay whole)
+    and only the graphs some split uses, re-indexed (a stated budget reduction)."""
+    if subset is None:
+        return graphs, split
+    if int(subset) <= 0:
+        raise ValueError(f"train.subset must be positive, got {subset}")
+    split = {**split, "train": split["train"][: int(subset)]}
+    kept, new_split = [], {}
+    for part in ("train", "valid", "test"):
+        new_split[part] = torch.arange(len(kept), len(kept) + len(split[part]))
+        kept += [graphs[int(i)] for i in split[part]]
+    return kept, new_split
+
+
 def precompute_transforms(cfg: dict[str, Any], graphs: list, cache: Path | None) -> list:
     """Positional/structural encodings the model config needs, computed once for all seeds."""
     from graphformers.models.factory import build_transforms
@@ -244,37 +259,59 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         for pe in cfg["model"].get("pe", []):
             pe.update({"channels": 4, **({"walk_length": 4} if "walk_length" in pe else {})})
-    out = args.out or Path("results") / "ogb" / f"{cfg['model_name']}_{cfg['dataset']}"
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        print(f"error: results folder {out} is not empty; pass --overwrite to replace its seed files",
-              file=sys.stderr)
+    out = output_folder(args.out, cfg, args.overwrite)
+    if out is None:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root
         if args.smoke:
             cfg["dataset"], root = smoke_dataset(Path(tmp))
         graphs, split, num_tasks, task_type = load_dataset(cfg, root)
+        graphs, split = restrict_train(graphs, split, cfg["train"].get("subset"))
         t0 = time.perf_counter()
         graphs = precompute_transforms(cfg, graphs, None if args.smoke else _cache_dir())
         pe_seconds = time.perf_counter() - t0
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in out.glob("seed_*.json"):
-            stale.unlink()
         results = []
         for seed in args.seeds:
             record = run_seed(copy.deepcopy(cfg), graphs, split, num_tasks, task_type, seed,
                               progress=not args.no_progress)
             record["pe_seconds"] = pe_seconds
-            write_json(out / f"seed_{seed}.json", record)
+            save_seed(out, record, fresh=not results)
             results.append(record)
-            print(json.dumps({k: record[k] for k in ("model", "dataset", "seed", "valid", "test", "best_epoch",
-                                                     "seconds_per_epoch", "params")}), flush=True)
+    write_summary(out, results)
+    return 0 if all(math.isfinite(r["test"]) for r in results) else 1
+
+
+def output_folder(out: Path | None, cfg: dict[str, Any], overwrite: bool) -> Path | None:
+    """``out`` (default ``results/ogb/<model>_<dataset>``), or None with a message when it holds
+    files and ``overwrite`` is not set."""
+    out = out or Path("results") / "ogb" / f"{cfg['model_name']}_{cfg['dataset']}"
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        print(f"error: results folder {out} is not empty; pass --overwrite to replace its seed files",
+              file=sys.stderr)
+        return None
+    return out
+
+
+def save_seed(out: Path, record: dict[str, Any], *, fresh: bool) -> None:
+    """Write ``seed_<k>.json`` atomically (removing older seed files first when ``fresh``) and echo a line."""
+    out.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for stale in out.glob("seed_*.json"):
+            stale.unlink()
+    write_json(out / f"seed_{record['seed']}.json", record)
+    print(json.dumps({k: record.get(k) for k in ("model", "dataset", "seed", "valid", "test", "best_epoch",
+                                                 "seconds_per_epoch", "params")}), flush=True)
+
+
+def write_summary(out: Path, results: list[dict[str, Any]]) -> str:
+    """``summary.json`` and ``row.md`` (mean ± unbiased std over seeds); returns the row."""
     summary = summarize(results)
     write_json(out / "summary.json", summary)
     row = markdown_row(summary)
     (out / "row.md").write_text(row + "\n")
     print(row)
-    return 0 if all(math.isfinite(r["test"]) for r in results) else 1
+    return row
 
 
 def _cache_dir() -> Path:

@@ -61,3 +61,17 @@ def test_bad_config_is_reported(tmp_path, capsys):
     assert drv.main(["--config", str(tmp_path / "nope.yaml"), "--model", "molecules_gine", "--out",
                      str(tmp_path / "o")]) == 2
     assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_restrict_train_keeps_official_order_and_reindexes():
+    import torch
+
+    drv = _load("ogb_graphprop")
+    graphs = [f"g{i}" for i in range(10)]
+    split = {"train": torch.tensor([7, 1, 4, 0]), "valid": torch.tensor([2, 9]), "test": torch.tensor([5])}
+    kept, new = drv.restrict_train(graphs, split, 2)
+    assert kept == ["g7", "g1", "g2", "g9", "g5"]
+    assert {k: v.tolist() for k, v in new.items()} == {"train": [0, 1], "valid": [2, 3], "test": [4]}
+    assert drv.restrict_train(graphs, split, None) == (graphs, split)
+    with pytest.raises(ValueError, match="subset"):
+        drv.restrict_train(graphs, split, 0)
