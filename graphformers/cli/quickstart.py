@@ -132,7 +132,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/quickstart", help="output folder (default: runs/quickstart)")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--seeds", type=_seeds, default=[0, 1], help="e.g. 0,1,2 or 0-4 (default: 0,1)")
+    p.add_argument("--seeds", type=_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default: 0,1,2)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
