@@ -7,9 +7,47 @@ from torch import Tensor, nn
 from torch_geometric.nn import global_mean_pool
 
 from graphformers.models.sequence import LearnedPositionEncoding, SequenceEncoder
+from graphformers.transforms.image import sincos_2d_encoding
 from graphformers.typing import OptTensor
 
-__all__ = ["TorchViT", "ViT"]
+__all__ = ["SinCos2DPositionEncoding", "TorchViT", "ViT"]
+
+
+class SinCos2DPositionEncoding(nn.Module):
+    """Fixed 2-D sine-cosine encoding of patch positions (MAE, He et al., 2022; "simple ViT").
+
+    A buffer holds :func:`~graphformers.transforms.image.sincos_2d_encoding` of
+    every patch's ``(row, col)`` in the order of the patch graph's ``position``
+    index (class token first, encoded as zeros); ``forward(position)`` looks
+    rows up, so it drops into :class:`ViT` as ``pos_encoder``.
+
+    Args:
+        grid_size: patches per column and per row ``(H / p, W / p)``.
+        channels: ``C`` (divisible by 4).
+        class_token: whether position 0 is a class token.
+    """
+
+    table: Tensor
+
+    def __init__(self, grid_size: tuple[int, int], channels: int, *, class_token: bool = True) -> None:
+        super().__init__()
+        self.grid_size = tuple(grid_size)
+        self.channels = channels
+        self.class_token = class_token
+        rows, cols = torch.meshgrid(torch.arange(grid_size[0]), torch.arange(grid_size[1]), indexing="ij")
+        pos = torch.stack([rows.reshape(-1), cols.reshape(-1)], dim=1)
+        if class_token:
+            pos = torch.cat([torch.full((1, 2), -1), pos])
+        self.register_buffer("table", sincos_2d_encoding(pos, channels), persistent=False)
+
+    def reset_parameters(self) -> None:
+        pass
+
+    def forward(self, position: Tensor) -> Tensor:
+        return self.table[position]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.grid_size}, {self.channels}, class_token={self.class_token})"
 
 
 class ViT(nn.Module):

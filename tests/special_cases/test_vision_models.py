@@ -7,9 +7,14 @@ import torch
 from torch_geometric.data import Data
 
 from graphformers.models.convnet import ConvNet, TorchConvNet
-from graphformers.models.vit import TorchViT, ViT
+from graphformers.models.vit import SinCos2DPositionEncoding, TorchViT, ViT
 from graphformers.testing import assert_every_param_has_grad, assert_permutation_equivariant
-from graphformers.transforms.image import image_to_grid_graph, images_to_grid_graphs, images_to_patch_graphs
+from graphformers.transforms.image import (
+    image_to_grid_graph,
+    images_to_grid_graphs,
+    images_to_patch_graphs,
+    sincos_2d_encoding,
+)
 
 
 def _vit(g: Data, model: ViT) -> torch.Tensor:
@@ -33,6 +38,16 @@ def test_vit_equals_reference_in_training_mode_and_grads():
     torch.testing.assert_close(out, ref(images), atol=1e-5, rtol=1e-5)
     assert_every_param_has_grad(model, out.pow(2).sum())
     assert repr(model) == "ViT(4, 16, num_layers=1, num_classes=3, heads=2, class_token=True)"
+
+
+def test_vit_with_fixed_2d_positions():
+    """The 2-D sine-cosine table, looked up by ``position``, equals encoding the graph's 2-D ``pos``."""
+    enc = SinCos2DPositionEncoding((2, 3), 8)
+    g = images_to_patch_graphs(torch.rand(2, 1, 4, 6), 2)
+    torch.testing.assert_close(enc(g.position), sincos_2d_encoding(g.pos, 8))
+    model = ViT(4, 8, 1, 3, 6, pos_encoder=enc)
+    assert _vit(g, model).shape == (2, 3)
+    assert not any(p is enc.table for p in model.parameters())
 
 
 def test_vit_needs_class_mask():
