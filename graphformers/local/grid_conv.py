@@ -27,10 +27,20 @@ class RelationalGridConv(nn.Module):
     ``W_r = conv.weight[:, :, ky, kx]^T`` (see :meth:`load_from_conv2d`);
     strided convolutions use the bipartite grid and ``size``.
 
-    Messages are computed as one matmul ``X [W_1 ... W_R]`` followed by a gather
-    of the ``(source, relation)`` rows and a scatter-add into the destinations,
-    so the arithmetic is that of the convolution and the extra cost is moving
-    ``E x C_out`` values.
+    Two exact evaluation orders, chosen per call:
+
+    * when every destination has at most one in-edge per relation (true on
+      every pixel grid: one neighbour per offset), the graph form of
+      ``im2col``: gather the neighbours into a ``[N_dst, R C_in]`` matrix
+      (missing edges read a zero row) and multiply once by the stacked
+      weights, no scatter at all;
+    * otherwise (general relational graphs), one matmul ``X [W_1 ... W_R]``,
+      a gather of the ``(source, relation)`` rows and a scatter-add into the
+      destinations.
+
+    The test is exact and cheap: the edges are written into an
+    ``[N_dst, R]`` slot table, and the first order applies iff no two edges
+    share a slot.
 
     Args:
         in_channels: ``C_in``.
@@ -73,12 +83,21 @@ class RelationalGridConv(nn.Module):
                 f"{self}: 'edge_type' must have one entry per edge ({edge_index.size(1)}), got {tuple(edge_type.shape)}"
             )
         R, C = self.num_relations, self.out_channels
-        num_dst = x.size(0) if size is None else int(size[1])
+        num_src, num_dst = x.size(0), x.size(0) if size is None else int(size[1])
         src, dst = edge_index[0], edge_index[1]
-        # (N, C_in) @ (C_in, R C_out) -> (N R, C_out): row n R + r is W_r^T x_n
-        h = (x @ self.weight.permute(1, 0, 2).reshape(self.in_channels, R * C)).view(-1, C)
-        msg = h.index_select(0, src * R + edge_type)  # (E, C_out)
-        out = x.new_zeros(num_dst, C).index_add_(0, dst, msg)
+        slot = dst * R + edge_type
+        table = torch.full((num_dst * R,), num_src, dtype=torch.long, device=x.device)
+        table[slot] = src
+        if int((table != num_src).sum()) == src.numel():  # at most one edge per (dst, relation)
+            # im2col: row i holds [x_{j_1}, ..., x_{j_R}] (zeros where there is no edge)
+            padded = torch.cat([x, x.new_zeros(1, self.in_channels)])
+            cols = padded.index_select(0, table).view(num_dst, R * self.in_channels)
+            out = cols @ self.weight.reshape(R * self.in_channels, C)
+        else:
+            # (N, C_in) @ (C_in, R C_out) -> (N R, C_out): row n R + r is W_r^T x_n
+            h = (x @ self.weight.permute(1, 0, 2).reshape(self.in_channels, R * C)).view(-1, C)
+            msg = h.index_select(0, src * R + edge_type)  # (E, C_out)
+            out = x.new_zeros(num_dst, C).index_add_(0, dst, msg)
         return out if self.bias is None else out + self.bias
 
     @torch.no_grad()

@@ -59,6 +59,19 @@ def test_equals_pyg_rgcn_with_sum_aggregation():
     torch.testing.assert_close(ours(data.x, data.edge_index, data.edge_type), rgcn(data.x, data.edge_index, data.edge_type))
 
 
+def test_general_relational_graph_with_repeated_relations():
+    """Several in-edges of one relation (not a grid): the scatter path, still equal to RGCNConv(add)."""
+    x = torch.randn(6, 3)
+    ei = torch.tensor([[0, 1, 2, 3, 4, 5, 0], [1, 1, 1, 2, 2, 0, 5]])
+    et = torch.tensor([0, 0, 1, 2, 2, 1, 0])  # node 1 gets two edges of relation 0
+    ours = RelationalGridConv(3, 4, 3)
+    rgcn = RGCNConv(3, 4, 3, aggr="add", root_weight=False, bias=True)
+    with torch.no_grad():
+        rgcn.weight.copy_(ours.weight)
+        rgcn.bias.copy_(ours.bias)
+    torch.testing.assert_close(ours(x, ei, et), rgcn(x, ei, et))
+
+
 def test_grads_reset_repr_errors():
     data = image_to_grid_graph(torch.randn(2, 4, 4))
     conv = RelationalGridConv(2, 3, 9)
