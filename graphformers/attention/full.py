@@ -125,11 +125,20 @@ class MultiheadAttention(GlobalAttention):
 
 def _small_attention(q: Tensor, k: Tensor, v: Tensor, mask: OptTensor, dropout_p: float) -> Tensor:
     """Softmax attention with explicit scores (same semantics as SDPA's ``attn_mask``:
-    bool = may attend, float = added bias)."""
-    scores = torch.matmul(q, k.transpose(-1, -2)) * q.size(-1) ** -0.5
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    bool = may attend, float = added bias).
+
+    ``[B, H, L, D]`` inputs are folded to ``[B*H, L, D]`` and the scores formed by
+    one ``baddbmm`` (scale, matmul and mask/bias in a single kernel)."""
+    B, H, L, D = q.shape
+    if mask is None:
+        bias = q.new_zeros(())
+    elif mask.dtype == torch.bool:
+        bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(~mask, float("-inf"))
+    else:
+        bias = mask
+    bias = bias.expand(B, H, L, L).reshape(B * H, L, L) if bias.dim() == 4 else bias.expand(B * H, L, L)
+    scores = torch.baddbmm(bias, q.reshape(B * H, L, D), k.reshape(B * H, L, D).transpose(1, 2), alpha=D**-0.5)
     weights = torch.softmax(scores, dim=-1)
     if dropout_p > 0.0:
         weights = F.dropout(weights, dropout_p)
-    return torch.matmul(weights, v)
+    return torch.bmm(weights, v.reshape(B * H, L, D)).view(B, H, L, D)

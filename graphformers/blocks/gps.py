@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -101,15 +100,16 @@ class GPSLayer(nn.Module):
     ) -> tuple[Tensor, OptTensor]:
         if x.dim() != 2 or x.size(1) != self.channels:
             raise ValueError(f"GPSLayer({self.channels}): expected x of shape [N, {self.channels}], got {tuple(x.shape)}")
-        out = torch.zeros_like(x)
+        branches = []
         if self.local is not None:
             h, edge_attr = self.local(x, edge_index, edge_attr)
             h = F.dropout(h, self.dropout, self.training)
-            out = out + self.norm_local(x + h)
+            branches.append(self.norm_local(x + h))
         if self.attn is not None:
             h = self.attn(x, batch, attn_mask=attn_mask, attn_bias=attn_bias)
             h = F.dropout(h, self.dropout, self.training)
-            out = out + self.norm_attn(x + h)
+            branches.append(self.norm_attn(x + h))
+        out = branches[0] if len(branches) == 1 else branches[0] + branches[1]
         out = self.norm_out(out + self.ffn(out))
         return out, edge_attr
 
