@@ -80,7 +80,8 @@ class ConvNet(nn.Module):
 
 
 class TorchConvNet(nn.Module):
-    """The plain-PyTorch reference of :class:`ConvNet`: ``Conv2d`` / ``ReLU`` / ``MaxPool2d`` on images."""
+    """The plain-PyTorch reference of :class:`ConvNet` (LeCun et al., 1998): ``Conv2d`` / ``ReLU`` /
+    ``MaxPool2d(2, ceil_mode=True)`` stages, global average pooling, a linear classifier."""
 
     def __init__(self, in_channels: int, hidden_channels: list[int], num_classes: int, *, kernel_size: int = 3) -> None:
         super().__init__()

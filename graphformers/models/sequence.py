@@ -50,7 +50,7 @@ class SinusoidalPositionEncoding(nn.Module):
 
 
 class LearnedPositionEncoding(nn.Module):
-    """A learned vector per position ``0..max_positions-1`` (BERT / GPT-2 style).
+    """A learned vector per position ``0..max_positions-1`` (BERT, Devlin et al., 2019; GPT-2, Radford et al., 2019).
 
     Initialised ``N(0, 0.02^2)`` as in GPT-2 and ViT.
     """

@@ -164,7 +164,8 @@ class ViT(nn.Module):
 
 
 class TorchViT(nn.Module):
-    """The plain-PyTorch ViT reference: ``Conv2d`` patch embedding + ``nn.TransformerEncoder``.
+    """The plain-PyTorch ViT reference (Dosovitskiy et al., 2021): ``Conv2d`` patch embedding +
+    ``nn.TransformerEncoder``.
 
     The same architecture as :class:`ViT` written the usual way on ``[B, C, H, W]``
     tensors; :meth:`load_from_graph` copies a :class:`ViT`'s weights so both
