@@ -55,9 +55,11 @@ class MultiheadAttention(GlobalAttention):
     """
 
     supports_attn_bias = True
-    #: batches whose score tensor ``B*H*L*L`` has at most this many entries use
-    #: explicit batched matmuls (faster than the fused kernels for many small
-    #: graphs, 16 MiB of scores at most); larger ones use the fused SDPA kernels.
+    #: dense batches with at most this many nodes per graph ``L`` and at most
+    #: :attr:`max_score_elements` scores ``B*H*L*L`` use explicit batched matmuls
+    #: (measured faster on CPU than the fused kernels for many small graphs, e.g.
+    #: molecules; slower from ``L`` of about 128); others use the fused SDPA kernels.
+    max_explicit_length: int = 64
     max_score_elements: int = 2**22
 
     def __init__(self, channels: int, heads: int = 1, dropout: float = 0.0, bias: bool = True) -> None:
@@ -99,7 +101,7 @@ class MultiheadAttention(GlobalAttention):
         if attn_bias is not None:
             sdpa_mask = attn_bias if allowed is None else attn_bias.masked_fill(~allowed, float("-inf"))
         dropout_p = self.dropout if self.training else 0.0
-        if B * H * L * L <= self.max_score_elements:
+        if L <= self.max_explicit_length and B * H * L * L <= self.max_score_elements:
             out = _small_attention(q, k, v, sdpa_mask, dropout_p)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, dropout_p=dropout_p)  # (B, H, L, D)

@@ -235,8 +235,9 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
         if pe_specs:
             raise ValueError("model.pe is not supported for name: mpnn (use name: gps with attention: null)")
         layers = [make_local() for _ in range(num_layers)]
+        extra = {} if norm is None else {"norm": norm}
         return MPNN(node_encoder, layers, head, edge_encoder=edge_encoder,
-                    virtual_node=bool(model.get("virtual_node", False)), dropout=dropout)
+                    virtual_node=bool(model.get("virtual_node", False)), dropout=dropout, **extra)
     raise ValueError(f"model.name: unknown {name!r}; choose 'gps' or 'mpnn'")
 
 

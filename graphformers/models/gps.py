@@ -9,6 +9,7 @@ from torch_geometric.data import Data
 
 from graphformers.blocks.gps import GPSLayer
 from graphformers.utils.checks import check_graph
+from graphformers.utils.modules import reset_module
 
 
 class GraphGPS(nn.Module):
@@ -64,7 +65,7 @@ class GraphGPS(nn.Module):
     def reset_parameters(self) -> None:
         for mod in (self.encoder, self.edge_encoder, *self.layers, self.head):
             if mod is not None:
-                _reset(mod)
+                reset_module(mod)
 
     def embed(self, data: Data) -> Tensor:
         """Node representations after the last layer, ``[N, C]``."""
@@ -88,12 +89,3 @@ class GraphGPS(nn.Module):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.channels}, num_layers={len(self.layers)}, layer={self.layers[0]})"
 
-
-def _reset(module: nn.Module) -> None:
-    """Reset ``module`` and every submodule that knows how (e.g. OGB's AtomEncoder
-    has no ``reset_parameters`` but its embeddings do)."""
-    if hasattr(module, "reset_parameters"):
-        module.reset_parameters()
-        return
-    for child in module.children():
-        _reset(child)

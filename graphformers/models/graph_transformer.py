@@ -10,7 +10,7 @@ from torch_geometric.data import Data
 
 from graphformers.blocks.graph_transformer import GraphTransformerLayer
 from graphformers.local.norm import batch_norm
-from graphformers.models.gps import _reset
+from graphformers.utils.modules import reset_module
 from graphformers.utils.checks import check_graph
 
 NormFactory = Callable[[int], nn.Module]
@@ -94,7 +94,7 @@ class GraphTransformer(nn.Module):
     def reset_parameters(self) -> None:
         for module in (self.node_encoder, self.edge_encoder, self.pe_encoder, *self.layers, self.head):
             if module is not None:
-                _reset(module)
+                reset_module(module)
 
     def _embed_input(self, data: Data) -> Tensor:
         x = self.node_encoder(data.x)

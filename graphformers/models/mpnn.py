@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 from graphformers.blocks.virtual_node import VirtualNode
 from graphformers.local.base import LocalMessagePassing
 from graphformers.local.norm import batch_norm
-from graphformers.models.gps import _reset
+from graphformers.utils.modules import reset_module
 from graphformers.utils.checks import check_graph
 
 NormFactory = Callable[[int], nn.Module]
@@ -94,7 +94,7 @@ class MPNN(nn.Module):
     def reset_parameters(self) -> None:
         for module in (self.node_encoder, self.edge_encoder, *self.layers, *self.norms, *self.virtual_nodes, self.head):
             if module is not None:
-                _reset(module)
+                reset_module(module)
 
     def embed(self, data: Data) -> Tensor:
         """Node representations after the last layer, ``[N, C]``."""
