@@ -35,7 +35,8 @@ def test_no_unpinned_torch_in_install_files():
 
 @pytest.mark.parametrize(
     "module",
-    ["graphformers.attention", "graphformers.encodings", "graphformers.heads", "graphformers.models"],
+    ["graphformers.attention", "graphformers.blocks", "graphformers.encodings", "graphformers.heads",
+     "graphformers.local", "graphformers.models", "graphformers.transforms"],
 )
 def test_all_lists_resolve(module):
     mod = importlib.import_module(module)
