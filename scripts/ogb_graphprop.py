@@ -139,10 +139,17 @@ def load_dataset(cfg: dict[str, Any], root: Path | None):
 # --- one seed -----------------------------------------------------------------------------------
 
 
-def make_metric(evaluator_name: str):
+def make_metric(evaluator_name: str, num_tasks: int):
+    """The official evaluator's metric as ``metric(y_true, y_pred) -> float``.
+
+    A non-OGB dataset may borrow an OGB evaluator for its metric code (Peptides-func
+    uses ``ogbg-molpcba``'s per-task average precision); its task count is then set to
+    the dataset's, since OGB's check compares it with ``master.csv``.
+    """
     from ogb.graphproppred import Evaluator
 
     evaluator = Evaluator(evaluator_name)
+    evaluator.num_tasks = num_tasks
     key = evaluator.eval_metric
 
     def metric(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
@@ -160,7 +167,7 @@ def run_seed(cfg: dict[str, Any], graphs: list, split: dict, num_tasks: int, tas
 
     train = cfg["train"]
     set_seed(seed)
-    metric, metric_name = make_metric(cfg.get("evaluator", cfg["dataset"]))
+    metric, metric_name = make_metric(cfg.get("evaluator", cfg["dataset"]), num_tasks)
     loaders = {
         part: DataLoader([graphs[int(i)] for i in split[part]], batch_size=int(train.get("batch_size", 32)),
                          shuffle=part == "train")

@@ -75,3 +75,16 @@ def test_restrict_train_keeps_official_order_and_reindexes():
     assert drv.restrict_train(graphs, split, None) == (graphs, split)
     with pytest.raises(ValueError, match="subset"):
         drv.restrict_train(graphs, split, 0)
+
+
+def test_borrowed_evaluator_uses_the_dataset_task_count():
+    import torch
+    from sklearn.metrics import average_precision_score
+
+    drv = _load("ogb_graphprop")
+    metric, name = drv.make_metric("ogbg-molpcba", 2)  # Peptides-func borrows molpcba's AP (128 tasks in master.csv)
+    y = torch.tensor([[1.0, 0.0], [0.0, float("nan")], [1.0, 1.0], [0.0, 0.0]])
+    p = torch.tensor([[0.9, 0.2], [0.4, 0.5], [0.3, 0.8], [0.1, 0.6]])
+    expected = (average_precision_score([1, 0, 1, 0], [0.9, 0.4, 0.3, 0.1])
+                + average_precision_score([0, 1, 0], [0.2, 0.8, 0.6])) / 2
+    assert name == "ap" and metric(y, p) == pytest.approx(expected)
