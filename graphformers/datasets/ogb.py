@@ -73,8 +73,12 @@ def ogb_safe_load() -> Iterator[None]:
 
     Uses :func:`torch.serialization.safe_globals` (scoped), so arbitrary pickled
     objects are still rejected and nothing changes outside the ``with`` block.
+    Only classes not already allowed are added: leaving the block removes what
+    it added, and must not remove PyG's own global registration of ``Data``.
     """
-    with torch.serialization.safe_globals(_safe_classes()):
+    allowed = set(torch.serialization.get_safe_globals())
+    missing = [cls for cls in _safe_classes() if cls not in allowed]
+    with torch.serialization.safe_globals(missing):
         yield
 
 

@@ -75,6 +75,13 @@ def test_processed_file_needs_the_scoped_allow_list(tmp_path):
         torch.load(processed)
 
 
+def test_safe_load_keeps_pygs_own_registrations():
+    before = set(torch.serialization.get_safe_globals())
+    with ogb_safe_load():
+        pass
+    assert set(torch.serialization.get_safe_globals()) == before  # PyG's Data stays allowed
+
+
 def test_unparsable_smiles_names_file_and_line_and_leaves_nothing(tmp_path):
     rows = [*ROWS[:3], ("C1CC", "0", "1")]
     src = _csv(tmp_path / "bad.csv.gz", rows)
