@@ -36,7 +36,8 @@ def test_no_unpinned_torch_in_install_files():
 @pytest.mark.parametrize(
     "module",
     ["graphformers.attention", "graphformers.blocks", "graphformers.encodings", "graphformers.heads",
-     "graphformers.local", "graphformers.models", "graphformers.transforms"],
+     "graphformers.local", "graphformers.models", "graphformers.transforms", "graphformers.datasets",
+     "graphformers.evaluation", "graphformers.kg"],
 )
 def test_all_lists_resolve(module):
     mod = importlib.import_module(module)
@@ -59,3 +60,4 @@ def test_every_model_docstring_cites_its_paper():
         assert re.search(r"(19|20)\d\d", doc) and ("http" in doc or "et al" in doc or '"' in doc), (
             f"{name}'s docstring must cite its paper (authors, title, year)"
         )
+        assert re.search(r"(19|20)\d\d", getattr(models, name).citation), f"{name}.citation (for `ls models`)"

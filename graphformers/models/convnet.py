@@ -44,6 +44,9 @@ class ConvNet(nn.Module):
         - output: ``[B, num_classes]``
     """
 
+    #: the paper this model implements (listed by ``graphformers ls models``).
+    citation: str = "LeCun et al., Gradient-Based Learning Applied to Document Recognition, Proc. IEEE 1998"
+
     def __init__(self, in_channels: int, hidden_channels: list[int], num_classes: int, *, kernel_size: int = 3) -> None:
         super().__init__()
         if not hidden_channels:

@@ -42,6 +42,9 @@ class GraphGPS(nn.Module):
         ``[N, out]`` (node head) or ``[B, out]`` (graph head).
     """
 
+    #: the paper this model implements (listed by ``graphformers ls models``).
+    citation: str = "Rampášek et al., Recipe for a General, Powerful, Scalable Graph Transformer, NeurIPS 2022"
+
     def __init__(
         self,
         encoder: nn.Module,

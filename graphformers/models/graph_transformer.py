@@ -59,6 +59,9 @@ class GraphTransformer(nn.Module):
         ``[N, out]`` (node head) or ``[B, out]`` (graph head).
     """
 
+    #: the paper this model implements (listed by ``graphformers ls models``).
+    citation: str = "Dwivedi & Bresson, A Generalization of Transformer Networks to Graphs, AAAI DLG Workshop 2021"
+
     def __init__(
         self,
         node_encoder: nn.Module,

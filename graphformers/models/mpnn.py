@@ -59,6 +59,9 @@ class MPNN(nn.Module):
         ``[N, out]`` (node head) or ``[B, out]`` (graph head).
     """
 
+    #: the paper this model implements (listed by ``graphformers ls models``).
+    citation: str = "Gilmer et al., Neural Message Passing for Quantum Chemistry, ICML 2017; virtual node: Cai et al., On the Connection Between MPNN and Graph Transformer, ICML 2023"
+
     def __init__(
         self,
         node_encoder: nn.Module,

@@ -154,6 +154,9 @@ class SequenceEncoder(nn.Module):
         - output: ``[N, C]``
     """
 
+    #: the paper this model implements (listed by ``graphformers ls models``).
+    citation: str = "Vaswani et al., Attention Is All You Need, NeurIPS 2017"
+
     def __init__(
         self,
         channels: int,
@@ -252,6 +255,9 @@ class CausalDecoder(nn.Module):
         - input: ``x [N]`` token ids, ``edge_index [2, E]`` (causal DAG), ``batch [N]``, ``position [N]``
         - output: ``[N, V]`` next-token logits
     """
+
+    #: the paper this model implements (listed by ``graphformers ls models``).
+    citation: str = "Radford et al., Improving Language Understanding by Generative Pre-Training, 2018"
 
     def __init__(
         self,

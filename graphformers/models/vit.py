@@ -90,6 +90,9 @@ class ViT(nn.Module):
         - output: ``[B, num_classes]`` logits
     """
 
+    #: the paper this model implements (listed by ``graphformers ls models``).
+    citation: str = "Dosovitskiy et al., An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale, ICLR 2021"
+
     def __init__(
         self,
         patch_dim: int,
