@@ -1,0 +1,47 @@
+"""The machinery of scripts/bench_gps.py on small inputs (no timing assertions)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("bench_gps", SCRIPTS / "bench_gps.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_molecule_batch_has_molecule_statistics():
+    bench = _load()
+    batch = bench.molecule_batch(64)
+    nodes = batch.num_nodes / 64
+    edges = batch.num_edges / 64
+    assert 22 <= nodes <= 28 and 45 <= edges <= 60  # the issue's ~25 nodes, ~54 directed edges
+    src, dst = batch.edge_index
+    assert bool((batch.batch[src] == batch.batch[dst]).all())  # no edge between graphs
+
+
+def test_ours_and_pyg_layers_agree_in_configuration_and_time_pair_runs():
+    bench = _load()
+    batch = bench.molecule_batch(4)
+    for attn in ("full", "linear", "performer"):
+        ours, ref = bench.ours(attn), bench.pyg("performer" if attn != "full" else "full")
+        assert ours.channels == ref.channels == bench.C
+        t_ours, t_ref = bench.time_pair(ours, ref, batch, reps=1)
+        assert t_ours > 0 and t_ref > 0
+        assert all(p.grad is not None for p in ours.parameters())  # forward+backward really ran
+
+
+def test_memory_case_measures_a_forward_in_a_subprocess():
+    bench = _load()
+    torch.set_num_threads(1)
+    rec = bench.memory_case({"n": 3000, "degree": 10, "attn": "full", "impl": "ours", "mode": "eval",
+                             "edge_dim": bench.C}, timeout=120)
+    assert "error" not in rec, rec
+    assert rec["seconds"] > 0 and 0 <= rec["peak_added_gib"] < 1
