@@ -1,0 +1,57 @@
+"""The FreeSolv baselines driver end to end on its first 60 molecules, one epoch."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rdkit")
+pytest.importorskip("ogb")
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("freesolv_baselines", SCRIPTS / "freesolv_baselines.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parse_lists():
+    drv = _load()
+    assert drv.parse_int_list("0,1,2") == [0, 1, 2]
+    for bad in ("a", "", "1,1", "-1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            drv.parse_int_list(bad)
+    assert drv.parse_models("gine,graph_transformer") == ["gine", "graph_transformer"]
+    with pytest.raises(argparse.ArgumentTypeError, match="gine_vn"):
+        drv.parse_models("gcn")
+
+
+def test_quick_smoke_writes_results_and_refuses_to_overwrite(tmp_path, capsys):
+    drv = _load()
+    try:
+        drv.load_freesolv()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    out = tmp_path / "freesolv.json"
+    argv = ["--quick", "--epochs", "1", "--limit", "60", "--models", "gine,graph_transformer",
+            "--channels", "16", "--layers", "1", "--no-progress", "--out", str(out)]
+    assert drv.main(argv) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["model"] for r in lines[:2]] == ["GINE (MPNN)", "GraphTransformer (LapPE-8, edges)"]
+    result = json.loads(out.read_text())
+    assert result == lines[-1]
+    assert result["epochs"] == 1 and result["seeds"] == [0] and sum(result["split_sizes"].values()) == 60
+    for model in result["models"].values():
+        assert model["test_mean"] > 0 and model["test_std"] is None and len(model["runs"]) == 1
+        assert model["runs"][0]["best_epoch"] == 1 and model["params"] > 0
+    assert drv.main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert drv.main([*argv, "--overwrite", "--models", "gine"]) == 0
+    assert list(json.loads(out.read_text())["models"]) == ["GINE (MPNN)"]
