@@ -265,7 +265,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.smoke:
         for pe in cfg["model"].get("pe", []):
-            pe.update({"channels": 4, **({"walk_length": 4} if "walk_length" in pe else {})})
+            pe.update({"walk_length": 4} if "walk_length" in pe else {})
+            if cfg["model"].get("name") == "graph_transformer":
+                pe.pop("channels", None)  # its PE is added to the input: as wide as the model
+            else:
+                pe["channels"] = 4
     out = output_folder(args.out, cfg, args.overwrite)
     if out is None:
         return 2

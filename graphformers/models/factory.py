@@ -8,7 +8,7 @@ explicit name tables below. Layers themselves never see strings.
 Example (``graphformers/configs/gps/molecules_gine_transformer_rwse.yaml``)::
 
     model:
-      name: gps                     # gps | mpnn
+      name: gps                     # gps | mpnn | graph_transformer
       channels: 64
       num_layers: 3
       dropout: 0.0
@@ -20,6 +20,8 @@ Example (``graphformers/configs/gps/molecules_gine_transformer_rwse.yaml``)::
       norm: batch                   # batch | layer | null
       head: {level: graph, pool: mean, num_layers: 2}
       virtual_node: false           # mpnn only
+      heads: 8                      # graph_transformer only (its PE is added, so
+                                    # pe[0].channels defaults to channels)
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ def build_transforms(cfg: Mapping[str, Any]) -> list[BaseTransform]:
 
 
 def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
-    """Build a :class:`GraphGPS` or :class:`MPNN` from a config.
+    """Build a :class:`GraphGPS`, :class:`MPNN` or :class:`GraphTransformer` from a config.
 
     Args:
         cfg: a run config (with a ``model`` section) or the ``model`` section itself.
@@ -176,7 +178,7 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
 
     model = dict(cfg.get("model", cfg))
     known = {"name", "channels", "num_layers", "dropout", "node_encoder", "edge_encoder", "pe", "local",
-             "attention", "norm", "head", "virtual_node"}
+             "attention", "norm", "head", "virtual_node", "heads"}
     unknown = set(model) - known
     if unknown:
         raise ValueError(f"model config: unknown keys {sorted(unknown)}; known keys are {sorted(known)}")
@@ -189,6 +191,12 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
         raise ValueError(f"model.norm: unknown {norm_name!r}; choose one of {sorted(NORMS)}")
     norm = NORMS[norm_name]
 
+    head = _head(model, channels, out_channels)
+    if name == "graph_transformer":
+        return _graph_transformer(model, channels, num_layers, dropout, norm, head)
+    if "heads" in model:
+        raise ValueError(f"model.heads is for name: graph_transformer (use attention.heads for name: {name})")
+
     pe_encoders_table, _ = _pe_tables()
     pe_specs = list(model.get("pe", []))
     pe_encoders = [_resolve(pe_encoders_table, spec, "model.pe") for spec in pe_specs]
@@ -199,15 +207,6 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
                             width=channels - pe_width)
     encoder = FeatureEncoder(node_encoder, pe_encoders)
     edge_encoder = _resolve(EDGE_ENCODERS, model.get("edge_encoder"), "model.edge_encoder", width=channels)
-
-    head_spec = dict(model.get("head", {"level": "graph"}))
-    level = head_spec.pop("level", "graph")
-    if level == "graph":
-        head = GraphHead(channels, out_channels, **head_spec)
-    elif level == "node":
-        head = NodeHead(channels, out_channels, **head_spec)
-    else:
-        raise ValueError(f"model.head.level must be 'graph' or 'node', got {level!r}")
 
     local_table = _local_table()
 
@@ -235,10 +234,47 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
         if pe_specs:
             raise ValueError("model.pe is not supported for name: mpnn (use name: gps with attention: null)")
         layers = [make_local() for _ in range(num_layers)]
-        extra = {} if norm is None else {"norm": norm}
         return MPNN(node_encoder, layers, head, edge_encoder=edge_encoder,
-                    virtual_node=bool(model.get("virtual_node", False)), dropout=dropout, **extra)
-    raise ValueError(f"model.name: unknown {name!r}; choose 'gps' or 'mpnn'")
+                    virtual_node=bool(model.get("virtual_node", False)), dropout=dropout, norm=norm)
+    raise ValueError(f"model.name: unknown {name!r}; choose 'gps', 'mpnn' or 'graph_transformer'")
+
+
+def _head(model: Mapping[str, Any], channels: int, out_channels: int) -> nn.Module:
+    from graphformers.heads import GraphHead, NodeHead
+
+    head_spec = dict(model.get("head", {"level": "graph"}))
+    level = head_spec.pop("level", "graph")
+    if level == "graph":
+        return GraphHead(channels, out_channels, **head_spec)
+    if level == "node":
+        return NodeHead(channels, out_channels, **head_spec)
+    raise ValueError(f"model.head.level must be 'graph' or 'node', got {level!r}")
+
+
+def _graph_transformer(model: Mapping[str, Any], channels: int, num_layers: int, dropout: float,
+                       norm: Callable[[int], nn.Module] | None, head: nn.Module) -> nn.Module:
+    """Dwivedi & Bresson's Graph Transformer: the PE is *added* to the node embedding,
+    so the node encoder and the (single) PE encoder are both ``channels`` wide."""
+    from graphformers.models.graph_transformer import GraphTransformer
+
+    for key in ("local", "attention", "virtual_node"):
+        if model.get(key) not in (None, False):
+            raise ValueError(f"model.{key} is not used by name: graph_transformer (its layer is fixed by the paper)")
+    pe_specs = list(model.get("pe", []))
+    if len(pe_specs) > 1:
+        raise ValueError("model.pe: name: graph_transformer takes at most one PE (it is added to the input)")
+    pe_encoder = None
+    if pe_specs:
+        spec = {"channels": channels, **pe_specs[0]}
+        if int(spec["channels"]) != channels:
+            raise ValueError(f"model.pe[0].channels must equal channels={channels} (the PE is added), "
+                             f"got {spec['channels']}")
+        pe_encoder = _resolve(_pe_tables()[0], spec, "model.pe")
+    node_encoder = _resolve(NODE_ENCODERS, model.get("node_encoder", {"name": "atom"}), "model.node_encoder",
+                            width=channels)
+    edge_encoder = _resolve(EDGE_ENCODERS, model.get("edge_encoder"), "model.edge_encoder", width=channels)
+    return GraphTransformer(node_encoder, channels, int(model.get("heads", 8)), num_layers, head,
+                            edge_encoder=edge_encoder, pe_encoder=pe_encoder, dropout=dropout, norm=norm)
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

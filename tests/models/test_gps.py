@@ -94,7 +94,8 @@ def test_packaged_configs_build_and_run():
     from torch_geometric.data import Data
 
     for name in ("molecules_gine_transformer_rwse", "molecules_gine_transformer_lappe",
-                 "molecules_gatedgcn_performer_rwse", "molecules_gine", "molecules_gine_vn"):
+                 "molecules_gatedgcn_performer_rwse", "molecules_gine", "molecules_gine_vn",
+                 "molecules_graph_transformer_lappe"):
         config = load_config(name)
         model = build_model(config, out_channels=2).eval()
         data_list = []
@@ -107,6 +108,38 @@ def test_packaged_configs_build_and_run():
             data_list.append(d)
         out = model(Batch.from_data_list(data_list))
         assert out.shape == (3, 2) and torch.isfinite(out).all(), name
+
+
+def test_graph_transformer_config_matches_the_constructor():
+    """The factory's graph_transformer entry builds the same model as the constructor."""
+    from graphformers.encodings import LinearLapPE
+    from graphformers.heads import GraphHead
+    from graphformers.models.factory import EDGE_ENCODERS, NODE_ENCODERS
+    from graphformers.models.graph_transformer import GraphTransformer
+
+    config = load_config("molecules_graph_transformer_lappe")
+    torch.manual_seed(0)
+    built = build_model(config, out_channels=1)
+    torch.manual_seed(0)
+    direct = GraphTransformer(NODE_ENCODERS["atom"](64), 64, 8, 4, GraphHead(64, 1, pool="mean", num_layers=2),
+                              edge_encoder=EDGE_ENCODERS["bond"](64), pe_encoder=LinearLapPE(8, 64))
+    assert repr(built) == repr(direct)
+    assert [p.shape for p in built.parameters()] == [p.shape for p in direct.parameters()]
+    none = build_model(apply_overrides(load_config("molecules_graph_transformer_lappe"), ["model.norm=none"]),
+                       out_channels=1)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in none.modules())
+    for bad, match in ((["model.pe=[{name: lap_linear, k: 8, channels: 16}]"], "must equal channels"),
+                       (["model.attention={name: full}"], "not used by name: graph_transformer")):
+        with pytest.raises(ValueError, match=match):
+            build_model(apply_overrides(load_config("molecules_graph_transformer_lappe"), bad), out_channels=1)
+    with pytest.raises(ValueError, match="model.heads is for name: graph_transformer"):
+        build_model(apply_overrides(cfg(), ["model.heads=2"]), out_channels=1)
+
+
+def test_mpnn_norm_none_removes_the_norms():
+    config = apply_overrides(load_config("molecules_gine"), ["model.norm=none"])
+    model = build_model(config, out_channels=1)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def test_overrides_and_config_errors():

@@ -31,7 +31,7 @@ def test_parse_seeds():
             drv.parse_seeds(bad)
 
 
-@pytest.mark.parametrize("model", ["molecules_gine_transformer_rwse", "molecules_gine_vn"])
+@pytest.mark.parametrize("model", ["molecules_gine_transformer_rwse", "molecules_gine_vn", "molecules_graph_transformer_lappe"])
 def test_smoke_run_writes_results(tmp_path, model, capsys):
     drv = _load("ogb_graphprop")
     out = tmp_path / "run"
