@@ -13,6 +13,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from graphformers.attention.full import MultiheadAttention
+from graphformers.blocks.feed_forward import FeedForward
+from graphformers.blocks.transformer import TransformerLayer
+
 
 class KGTransformer(nn.Module):
     r"""CoKE-style Transformer scorer from `"CoKE: Contextualized Knowledge Graph
@@ -23,6 +27,10 @@ class KGTransformer(nn.Module):
         f(h, r, t) = \langle \mathrm{LN}(W z),\, e_t \rangle + b_t
 
     The output projection shares (ties) the input entity embeddings, as CoKE does.
+    The encoder is a stack of :class:`~graphformers.blocks.transformer.TransformerLayer`
+    (our :class:`~graphformers.attention.full.MultiheadAttention` and
+    :class:`~graphformers.blocks.feed_forward.FeedForward`) on the complete graph of
+    each token sequence, i.e. a standard Transformer encoder.
     Deviation: we use pre-norm encoder layers (more stable at the small sizes
     used here) where CoKE uses post-norm BERT layers.
 
@@ -56,9 +64,14 @@ class KGTransformer(nn.Module):
         self.mask_token = nn.Parameter(torch.empty(hidden_channels))
         self.pos_emb = nn.Embedding(3, hidden_channels)
         self.input_dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(hidden_channels, heads, ffn_ratio * hidden_channels, dropout,
-                                           batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        # the library's graph Transformer layer on the complete graph of each token
+        # sequence (proven equal to torch.nn.TransformerEncoderLayer, see tests/special_cases)
+        self.layers = nn.ModuleList(
+            TransformerLayer(MultiheadAttention(hidden_channels, heads, dropout),
+                             FeedForward(hidden_channels, ffn_ratio * hidden_channels, dropout),
+                             hidden_channels, dropout=dropout, norm_first=True)
+            for _ in range(num_layers)
+        )
         self.out_proj = nn.Linear(hidden_channels, hidden_channels)
         self.out_norm = nn.LayerNorm(hidden_channels)
         self.bias = nn.Parameter(torch.empty(num_nodes))
@@ -68,11 +81,8 @@ class KGTransformer(nn.Module):
         for emb in (self.node_emb, self.rel_emb, self.pos_emb):
             nn.init.normal_(emb.weight, std=0.02)
         nn.init.normal_(self.mask_token, std=0.02)
-        for layer in self.encoder.layers:
-            for mod in layer.modules():
-                if isinstance(mod, (nn.Linear, nn.LayerNorm)):
-                    mod.reset_parameters()
-            layer.self_attn._reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
         self.out_proj.reset_parameters()
         self.out_norm.reset_parameters()
         nn.init.zeros_(self.bias)
@@ -85,10 +95,17 @@ class KGTransformer(nn.Module):
             mask: ``[B, L]`` bool, ``True`` = real token (``None`` = all real).
 
         Returns:
-            ``[B, L, F]``.
+            ``[B, L, F]`` (zeros at padded positions).
         """
-        pad = None if mask is None else ~mask  # torch's convention: True = padding
-        return self.encoder(self.input_dropout(tokens), src_key_padding_mask=pad)
+        B, L, F = tokens.shape
+        x = self.input_dropout(tokens)
+        seq = torch.arange(B, device=tokens.device).unsqueeze(1).expand(B, L)  # sequence id per token
+        flat, batch = (x.reshape(B * L, F), seq.reshape(-1)) if mask is None else (x[mask], seq[mask])
+        for layer in self.layers:  # each sequence is one complete graph: no edge_index needed
+            flat = layer(flat, None, batch)
+        if mask is None:
+            return flat.view(B, L, F)
+        return flat.new_zeros(B, L, F).index_put((mask.nonzero(as_tuple=True)), flat)
 
     def query_embedding(self, head_index: Tensor, rel_type: Tensor) -> Tensor:
         """The encoded ``MASK`` token of ``[e_h, w_r, MASK]``, projected: ``[B, F]``."""

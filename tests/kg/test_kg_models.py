@@ -122,6 +122,27 @@ def test_transformer_mask_and_dropout():
     torch.testing.assert_close(model.encode(x, mask)[0, :3], model.encode(x2, mask)[0, :3])
 
 
+@pytest.mark.parametrize("padded", [False, True])
+def test_transformer_encoder_equals_torch_with_the_same_weights(padded):
+    """The scorer's encoder (library TransformerLayers on complete graphs) is a standard
+    pre-norm Transformer encoder: equal to torch's with copied weights, with padding too."""
+    torch.manual_seed(0)
+    model = KGTransformer(N, R2, 16, num_layers=2, heads=4, dropout=0.0).eval()
+    ref = torch.nn.TransformerEncoder(
+        torch.nn.TransformerEncoderLayer(16, 4, 32, 0.0, batch_first=True, norm_first=True), 2,
+        enable_nested_tensor=False).eval()
+    for ours, theirs in zip(model.layers, ref.layers):
+        ours.copy_to_torch(theirs)
+    x = torch.randn(3, 5, 16)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False], [True] * 4 + [False]]) if padded else None
+    out = model.encode(x, mask)
+    expected = ref(x, src_key_padding_mask=None if mask is None else ~mask)
+    if mask is not None:
+        assert torch.all(out[~mask] == 0)
+        out, expected = out[mask], expected[mask]
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
 def test_evaluation_matches_python_loop():
     kg = tiny_kg()
     model = ComplEx(kg.num_nodes, 2 * kg.num_relations, 3)
