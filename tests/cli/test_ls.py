@@ -22,3 +22,17 @@ def test_ls_datasets(capsys):
     assert "smoke" in rows["nations"]["note"]
     assert main(["ls", "datasets"]) == 0
     assert "Dettmers" in capsys.readouterr().out
+
+
+def test_ls_datasets_lists_graph_and_image_sets_with_published_sizes(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GRAPHFORMERS_DATA", str(tmp_path))  # an empty data root: nothing local there
+    assert main(["ls", "datasets", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["ogbg-molhiv"]["size"] == 41127 and rows["ogbg-molhiv"]["local"] is False
+    assert rows["peptides-func"]["size"] == 15535 and rows["mnist-t10k"]["size"] == 10000
+    assert rows["fb15k-237"]["local"] is False
+    (tmp_path / "MoleculeNet").mkdir()
+    (tmp_path / "MoleculeNet" / "bace.csv.gz").write_bytes(b"")
+    assert main(["ls", "datasets", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["ogbg-molbace"]["local"] is True and rows["ogbg-molhiv"]["local"] is False
