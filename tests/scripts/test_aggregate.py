@@ -71,14 +71,8 @@ def test_seed_files_roundtrip(tmp_path):
     assert json.loads((tmp_path / "seed_0.json").read_text())["test"] == 0.7
 
 
-def test_aggregate_script(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "scripts" / "aggregate.py"
-    spec = importlib.util.spec_from_file_location("aggregate_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_aggregate_script(tmp_path, capsys, load_script):
+    module = load_script("aggregate")
     run = tmp_path / "gine_molbbbp"
     for s, t in [(0, 0.6), (1, 0.7)]:
         write_json(run / f"seed_{s}.json", _rec(s, t))

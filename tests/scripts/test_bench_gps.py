@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_gps", SCRIPTS / "bench_gps.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_molecule_batch_has_molecule_statistics():
-    bench = _load()
+def test_molecule_batch_has_molecule_statistics(load_script):
+    bench = load_script("bench_gps")
     batch = bench.molecule_batch(64)
     nodes = batch.num_nodes / 64
     edges = batch.num_edges / 64
@@ -27,8 +15,8 @@ def test_molecule_batch_has_molecule_statistics():
     assert bool((batch.batch[src] == batch.batch[dst]).all())  # no edge between graphs
 
 
-def test_ours_and_pyg_layers_agree_in_configuration_and_time_pair_runs():
-    bench = _load()
+def test_ours_and_pyg_layers_agree_in_configuration_and_time_pair_runs(load_script):
+    bench = load_script("bench_gps")
     batch = bench.molecule_batch(4)
     for attn in ("full", "linear", "performer"):
         ours, ref = bench.ours(attn), bench.pyg("performer" if attn != "full" else "full")
@@ -38,8 +26,8 @@ def test_ours_and_pyg_layers_agree_in_configuration_and_time_pair_runs():
         assert all(p.grad is not None for p in ours.parameters())  # forward+backward really ran
 
 
-def test_memory_case_measures_a_forward_in_a_subprocess():
-    bench = _load()
+def test_memory_case_measures_a_forward_in_a_subprocess(load_script):
+    bench = load_script("bench_gps")
     torch.set_num_threads(1)
     rec = bench.memory_case({"n": 3000, "degree": 10, "attn": "full", "impl": "ours", "mode": "eval",
                              "edge_dim": bench.C}, timeout=120)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,20 +11,12 @@ import pytest
 pytest.importorskip("rdkit")
 pytest.importorskip("ogb")
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 MOLECULES = [
     "CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1",
     "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "O=C(O)c1ccccc1OC(C)=O", "not a smiles",
 ]
 PEPTIDES = ["NCC(=O)NCC(=O)NCC(=O)O", "C[C@H](N)C(=O)N[C@@H](C)C(=O)N[C@@H](Cc1ccccc1)C(=O)O"]
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_pe_cache", SCRIPTS / "bench_pe_cache.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write_data(root: Path) -> None:
@@ -39,10 +30,10 @@ def _write_data(root: Path) -> None:
                  + "".join(f"{i},{s},GGG,{labels},{i}\n" for i, s in enumerate(PEPTIDES)))
 
 
-def test_quick_run_on_tiny_data(tmp_path, monkeypatch, capsys):
+def test_quick_run_on_tiny_data(tmp_path, monkeypatch, capsys, load_script):
     _write_data(tmp_path)
     monkeypatch.setenv("GRAPHFORMERS_DATA", str(tmp_path))
-    assert _load().main(["--quick"]) == 0
+    assert load_script("bench_pe_cache").main(["--quick"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [r["dataset"] for r in lines[:-1]] == ["BBBP", "Peptides-func[:200]"]
     assert lines[0]["graphs"] == 6 and lines[0]["smiles_skipped"] == 1 and lines[1]["graphs"] == 2
@@ -54,9 +45,9 @@ def test_quick_run_on_tiny_data(tmp_path, monkeypatch, capsys):
     assert summary["lap_max_abs_diff_vs_pyg"] is None or summary["lap_max_abs_diff_vs_pyg"] < 1e-3
 
 
-def test_missing_data_is_skipped_with_exit_0(tmp_path, monkeypatch, capsys):
+def test_missing_data_is_skipped_with_exit_0(tmp_path, monkeypatch, capsys, load_script):
     monkeypatch.setenv("GRAPHFORMERS_DATA", str(tmp_path))  # an empty folder: no CSVs
-    assert _load().main(["--quick"]) == 0
+    assert load_script("bench_pe_cache").main(["--quick"]) == 0
     captured = capsys.readouterr()
     last = json.loads(captured.out.strip().splitlines()[-1])
     assert "bbbp.csv.gz" in last["skipped"] and "skipped" in captured.err

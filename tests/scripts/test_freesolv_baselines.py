@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("rdkit")
 pytest.importorskip("ogb")
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("freesolv_baselines", SCRIPTS / "freesolv_baselines.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_parse_lists():
-    drv = _load()
+def test_parse_lists(load_script):
+    drv = load_script("freesolv_baselines")
     assert drv.parse_int_list("0,1,2") == [0, 1, 2]
     for bad in ("a", "", "1,1", "-1"):
         with pytest.raises(argparse.ArgumentTypeError):
@@ -33,8 +22,8 @@ def test_parse_lists():
         drv.parse_models("gcn")
 
 
-def test_quick_smoke_writes_results_and_refuses_to_overwrite(tmp_path, capsys):
-    drv = _load()
+def test_quick_smoke_writes_results_and_refuses_to_overwrite(tmp_path, capsys, load_script):
+    drv = load_script("freesolv_baselines")
     try:
         drv.load_freesolv()
     except FileNotFoundError as err:

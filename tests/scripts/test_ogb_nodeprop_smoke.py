@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,15 +12,8 @@ pytest.importorskip("ogb")
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("ogb_nodeprop", SCRIPTS / "ogb_nodeprop.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_nodeprop_smoke(tmp_path, capsys):
-    drv = _load()
+def test_nodeprop_smoke(tmp_path, capsys, load_script):
+    drv = load_script("ogb_nodeprop")
     out = tmp_path / "run"
     assert drv.main(["--smoke", "--out", str(out), "--no-progress"]) == 0
     recs = [json.loads((out / f"seed_{s}.json").read_text()) for s in (0, 1)]

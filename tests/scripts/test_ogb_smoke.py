@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("rdkit")
 pytest.importorskip("ogb")
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_parse_seeds():
-    drv = _load("ogb_graphprop")
+def test_parse_seeds(load_script):
+    drv = load_script("ogb_graphprop")
     assert drv.parse_seeds("0-3") == [0, 1, 2, 3]
     assert drv.parse_seeds("5,1,1-2") == [1, 2, 5]
     for bad in ("3-1", "a", "-1"):
@@ -32,8 +21,8 @@ def test_parse_seeds():
 
 
 @pytest.mark.parametrize("model", ["molecules_gine_transformer_rwse", "molecules_gine_vn", "molecules_graph_transformer_lappe"])
-def test_smoke_run_writes_results(tmp_path, model, capsys):
-    drv = _load("ogb_graphprop")
+def test_smoke_run_writes_results(tmp_path, model, capsys, load_script):
+    drv = load_script("ogb_graphprop")
     out = tmp_path / "run"
     assert drv.main(["--smoke", "--model", model, "--seeds", "0-1", "--out", str(out), "--no-progress"]) == 0
     seeds = [json.loads((out / f"seed_{s}.json").read_text()) for s in (0, 1)]
@@ -56,17 +45,17 @@ def test_smoke_run_writes_results(tmp_path, model, capsys):
     assert (out / "seed_1.json").exists()
 
 
-def test_bad_config_is_reported(tmp_path, capsys):
-    drv = _load("ogb_graphprop")
+def test_bad_config_is_reported(tmp_path, capsys, load_script):
+    drv = load_script("ogb_graphprop")
     assert drv.main(["--config", str(tmp_path / "nope.yaml"), "--model", "molecules_gine", "--out",
                      str(tmp_path / "o")]) == 2
     assert "nope.yaml" in capsys.readouterr().err
 
 
-def test_restrict_train_keeps_official_order_and_reindexes():
+def test_restrict_train_keeps_official_order_and_reindexes(load_script):
     import torch
 
-    drv = _load("ogb_graphprop")
+    drv = load_script("ogb_graphprop")
     graphs = [f"g{i}" for i in range(10)]
     split = {"train": torch.tensor([7, 1, 4, 0]), "valid": torch.tensor([2, 9]), "test": torch.tensor([5])}
     kept, new = drv.restrict_train(graphs, split, 2)
@@ -77,11 +66,11 @@ def test_restrict_train_keeps_official_order_and_reindexes():
         drv.restrict_train(graphs, split, 0)
 
 
-def test_borrowed_evaluator_uses_the_dataset_task_count():
+def test_borrowed_evaluator_uses_the_dataset_task_count(load_script):
     import torch
     from sklearn.metrics import average_precision_score
 
-    drv = _load("ogb_graphprop")
+    drv = load_script("ogb_graphprop")
     metric, name = drv.make_metric("ogbg-molpcba", 2)  # Peptides-func borrows molpcba's AP (128 tasks in master.csv)
     y = torch.tensor([[1.0, 0.0], [0.0, float("nan")], [1.0, 1.0], [0.0, 0.0]])
     p = torch.tensor([[0.9, 0.2], [0.4, 0.5], [0.3, 0.8], [0.1, 0.6]])
