@@ -45,6 +45,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import AddLaplacianEigenvectorPE, AddRandomWalkPE, Compose
 from torch_geometric.utils import to_scipy_sparse_matrix
 
+from graphformers.cli.args import positive_int
 from graphformers.datasets.molecules import read_molecule_csv, smiles_to_graph
 from graphformers.datasets.peptides import read_peptides_labels
 from graphformers.settings import ENV_VAR, data_root
@@ -185,13 +186,6 @@ def limit_threads(threads: int) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(previous)
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
+from graphformers.cli.args import positive_int
 from graphformers.datasets.embedded import load_freesolv
 from graphformers.datasets.molecules import scaffold_split, smiles_to_data
 from graphformers.encodings.laplacian import LinearLapPE
@@ -129,13 +130,6 @@ def summarize_model(key: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"model": MODELS[key][0], "key": key, "params": runs[0]["params"], "test_mean": mean,
             "test_std": None if math.isnan(std) else std, "per_seed_test": [r["test"] for r in runs],
             "s_per_epoch": sum(r["s_per_epoch"] for r in runs) / len(runs)}
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
