@@ -138,10 +138,8 @@ def _small_attention(q: Tensor, k: Tensor, v: Tensor, mask: OptTensor, dropout_p
         bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(~mask, float("-inf"))
     else:
         bias = mask
-    # keep a key-only mask ([B, 1, 1, L]) at one query row: baddbmm broadcasts it
-    rows = L if bias.dim() == 4 and bias.size(-2) != 1 else 1
-    if bias.dim() == 4:
-        bias = bias.expand(B, H, rows, L).reshape(B * H, rows, L)
+    if bias.dim() == 4:  # a key-only mask ([B, 1, 1, L]) keeps its one query row: baddbmm broadcasts it
+        bias = bias.expand(B, H, bias.size(-2), L).reshape(B * H, bias.size(-2), L)
     scores = torch.baddbmm(bias, q.reshape(B * H, L, D), k.reshape(B * H, L, D).transpose(1, 2), alpha=D**-0.5)
     weights = torch.softmax(scores, dim=-1)
     if dropout_p > 0.0:

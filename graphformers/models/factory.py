@@ -173,7 +173,6 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
     """
     from graphformers.blocks.gps import GPSLayer
     from graphformers.encodings import FeatureEncoder
-    from graphformers.heads import GraphHead, NodeHead
     from graphformers.models.gps import GraphGPS
 
     model = dict(cfg.get("model", cfg))
