@@ -190,9 +190,8 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
         raise ValueError(f"model.norm: unknown {norm_name!r}; choose one of {sorted(NORMS)}")
     norm = NORMS[norm_name]
 
-    head = _head(model, channels, out_channels)
     if name == "graph_transformer":
-        return _graph_transformer(model, channels, num_layers, dropout, norm, head)
+        return _graph_transformer(model, channels, num_layers, dropout, norm, out_channels)
     if "heads" in model:
         raise ValueError(f"model.heads is for name: graph_transformer (use attention.heads for name: {name})")
 
@@ -206,6 +205,9 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
                             width=channels - pe_width)
     encoder = FeatureEncoder(node_encoder, pe_encoders)
     edge_encoder = _resolve(EDGE_ENCODERS, model.get("edge_encoder"), "model.edge_encoder", width=channels)
+    # built after the encoders and before the layers: the order fixes which random
+    # numbers each module's initialisation draws, so a seed keeps giving the same model
+    head = _head(model, channels, out_channels)
 
     local_table = _local_table()
 
@@ -251,7 +253,7 @@ def _head(model: Mapping[str, Any], channels: int, out_channels: int) -> nn.Modu
 
 
 def _graph_transformer(model: Mapping[str, Any], channels: int, num_layers: int, dropout: float,
-                       norm: Callable[[int], nn.Module] | None, head: nn.Module) -> nn.Module:
+                       norm: Callable[[int], nn.Module] | None, out_channels: int) -> nn.Module:
     """Dwivedi & Bresson's Graph Transformer: the PE is *added* to the node embedding,
     so the node encoder and the (single) PE encoder are both ``channels`` wide."""
     from graphformers.models.graph_transformer import GraphTransformer
@@ -272,6 +274,7 @@ def _graph_transformer(model: Mapping[str, Any], channels: int, num_layers: int,
     node_encoder = _resolve(NODE_ENCODERS, model.get("node_encoder", {"name": "atom"}), "model.node_encoder",
                             width=channels)
     edge_encoder = _resolve(EDGE_ENCODERS, model.get("edge_encoder"), "model.edge_encoder", width=channels)
+    head = _head(model, channels, out_channels)
     return GraphTransformer(node_encoder, channels, int(model.get("heads", 8)), num_layers, head,
                             edge_encoder=edge_encoder, pe_encoder=pe_encoder, dropout=dropout, norm=norm)
 
