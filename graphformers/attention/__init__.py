@@ -8,6 +8,7 @@ from graphformers.attention.base import GlobalAttention
 from graphformers.attention.full import MultiheadAttention
 from graphformers.attention.kernels import EluFeatureMap, FavorPlusFeatureMap, FeatureMap
 from graphformers.attention.linear import KernelAttention, LinearAttention, PerformerAttention
+from graphformers.attention.packed import dense_slots, packed_softmax_attention
 
 __all__ = [
     "EluFeatureMap",
@@ -18,4 +19,6 @@ __all__ = [
     "LinearAttention",
     "MultiheadAttention",
     "PerformerAttention",
+    "dense_slots",
+    "packed_softmax_attention",
 ]

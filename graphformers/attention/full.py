@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphformers.attention.base import GlobalAttention
+from graphformers.attention.packed import dense_slots, packed_softmax_attention
 from graphformers.typing import OptTensor
 
 
@@ -37,7 +38,11 @@ class MultiheadAttention(GlobalAttention):
     :attr:`max_score_elements` entries) the scores are formed explicitly with
     batched matmuls, which on CPU is several times faster than the fused
     kernel's tiling overhead at ``L`` of a few dozen; memory stays bounded by
-    that threshold.
+    that threshold. In the flat form (``x [N, C]``, ``batch``) without
+    ``attn_mask``/``attn_bias`` that path runs as one autograd function,
+    :func:`~graphformers.attention.packed.packed_softmax_attention`, which pads,
+    attends and un-pads with a hand-written backward (same values and seeded
+    dropout masks; set :attr:`packed` to ``False`` where double backward is needed).
 
     A query with no allowed key (possible only with ``attn_mask``, e.g. a node
     without in-edges under edge-restricted attention) outputs zeros before
@@ -61,6 +66,9 @@ class MultiheadAttention(GlobalAttention):
     #: molecules; slower from ``L`` of about 128); others use the fused SDPA kernels.
     max_explicit_length: int = 64
     max_score_elements: int = 2**22
+    #: whether the flat form may use the fused pad/attend/un-pad function
+    #: (:mod:`graphformers.attention.packed`); set ``False`` for double backward.
+    packed: bool = True
 
     def __init__(self, channels: int, heads: int = 1, dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__(channels, heads, dropout)
@@ -76,6 +84,30 @@ class MultiheadAttention(GlobalAttention):
         if self.bias:
             nn.init.zeros_(self.in_proj.bias)
             nn.init.zeros_(self.out_proj.bias)
+
+    def forward(
+        self, x: Tensor, batch: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    ) -> Tensor:
+        """Flat form (see :meth:`GlobalAttention.forward`). Batches of small graphs
+        without ``attn_mask``/``attn_bias`` take
+        :func:`~graphformers.attention.packed.packed_softmax_attention`, which pads
+        and un-pads inside one autograd function (same values, fewer copies)."""
+        if (
+            self.packed
+            and batch is not None
+            and attn_mask is None
+            and attn_bias is None
+            and x.dim() == 2
+            and x.size(-1) == self.channels
+            and batch.numel() == x.size(0)
+        ):
+            layout = dense_slots(batch)
+            _, counts, length = layout
+            if 0 < length <= self.max_explicit_length and counts.numel() * self.heads * length**2 <= self.max_score_elements:
+                dropout_p = self.dropout if self.training else 0.0
+                qkv = self.in_proj(x)
+                return self.out_proj(packed_softmax_attention(qkv, batch, self.heads, dropout_p, layout=layout))
+        return super().forward(x, batch, attn_mask=attn_mask, attn_bias=attn_bias)
 
     def attend(
         self, qkv: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
