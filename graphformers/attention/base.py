@@ -5,7 +5,8 @@ Every global attention module maps flat node features to flat node features::
     out = attn(x, batch, attn_mask=None, attn_bias=None)    # [N, C] -> [N, C]
 
 Internally the nodes are laid out densely per graph, ``[B, L, C]`` with a
-validity mask ``[B, L]`` (``torch_geometric.utils.to_dense_batch``), and
+validity mask ``[B, L]`` (the layout of ``torch_geometric.utils.to_dense_batch``;
+graphs of equal size are a view, without a copy), and
 :meth:`GlobalAttention.forward_dense` does the work. No node ever attends to a
 node of another graph, and padding never enters a graph's result, so a graph's
 output is the same alone and batched with others.
@@ -18,8 +19,10 @@ encodings in the global branch (structural biases, BigBird-style sparsity).
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
-from torch_geometric.utils import to_dense_batch
+
+from graphformers.attention.packed import dense_slots
 
 from graphformers.typing import OptTensor
 
@@ -91,13 +94,16 @@ class GlobalAttention(nn.Module):
         qkv = self.in_proj(x)
         if batch is None:
             out = self.attend(qkv.unsqueeze(0), None, attn_mask=attn_mask, attn_bias=attn_bias).squeeze(0)
-        else:
-            dense, mask = to_dense_batch(qkv, batch)
-            if bool(mask.all()):  # equal-size graphs: no padding, kernels take their fast paths
-                out = self.attend(dense, None, attn_mask=attn_mask, attn_bias=attn_bias).reshape(-1, self.channels)
-            else:
-                out = self.attend(dense, mask, attn_mask=attn_mask, attn_bias=attn_bias)[mask]
-        return self.out_proj(out)
+            return self.out_proj(out)
+        slot, counts, length = dense_slots(batch)
+        B = counts.numel()
+        if B * length == x.size(0):  # equal-size graphs: a view, no padding; kernels take their fast paths
+            out = self.attend(qkv.view(B, length, -1), None, attn_mask=attn_mask, attn_bias=attn_bias)
+            return self.out_proj(out.reshape(-1, self.channels))
+        dense = qkv.new_zeros(B * length, qkv.size(-1)).index_copy(0, slot, qkv).view(B, length, -1)
+        mask = torch.arange(length, device=x.device) < counts.unsqueeze(1)  # (B, L)
+        out = self.attend(dense, mask, attn_mask=attn_mask, attn_bias=attn_bias)
+        return self.out_proj(out.reshape(B * length, self.channels).index_select(0, slot))
 
     def _check_masks(self, attn_mask: OptTensor, attn_bias: OptTensor) -> None:
         if (attn_mask is not None or attn_bias is not None) and not self.supports_attn_bias:

@@ -66,18 +66,24 @@ class KernelAttention(GlobalAttention):
     ) -> Tensor:
         B, L, _ = qkv.shape
         H, D, C = self.heads, self.head_channels, self.channels
-        q, k, v = qkv.view(B, L, 3, H, D).permute(2, 0, 3, 1, 4)  # (B, H, L, D) each
-        key_mask = None if mask is None else mask.view(B, 1, L, 1)
-        phi_q = self.feature_map(q, True, key_mask)  # (B, H, L, M)
+        # node-major strided views of the projection, (B, L, H, D) each: no copies
+        q, k, v = qkv.view(B, L, 3, H, D).unbind(2)
+        key_mask = None if mask is None else mask.view(B, L, 1, 1)
+        phi_q = self.feature_map(q, True, key_mask)  # (B, L, H, M)
         phi_k = self.feature_map(k, False, key_mask)
         if key_mask is not None:
             phi_k = phi_k.masked_fill(~key_mask, 0.0)
-        kv = torch.einsum("bhlm,bhld->bhmd", phi_k, v)  # (B, H, M, D)
-        z = phi_k.sum(dim=2)  # (B, H, M)
-        num = torch.einsum("bhlm,bhmd->bhld", phi_q, kv)
-        den = torch.einsum("bhlm,bhm->bhl", phi_q, z).unsqueeze(-1)
-        out = num / (den + self.eps)
-        out = out.transpose(1, 2).reshape(B, L, C)
+        # per graph and head: [sum_j phi(k_j) v_j^T | sum_j phi(k_j)], so that one
+        # matmul gives numerator and normaliser together
+        kv = torch.matmul(phi_k.permute(0, 2, 3, 1), v.transpose(1, 2))  # (B, H, M, D)
+        kvz = torch.cat([kv, phi_k.sum(dim=1).unsqueeze(-1)], dim=-1)  # (B, H, M, D+1)
+        num = torch.matmul(phi_q.transpose(1, 2), kvz)  # (B, H, L, D+1)
+        if torch.is_grad_enabled() and num.requires_grad:
+            out = (num[..., :D] / (num[..., D:] + self.eps)).transpose(1, 2).reshape(B, L, C)
+        else:  # inference: divide and lay out node-major in one pass (out= has no autograd)
+            out = qkv.new_empty(B, L, H, D)
+            torch.div(num[..., :D], num[..., D:] + self.eps, out=out.transpose(1, 2))
+            out = out.view(B, L, C)
         return nn.functional.dropout(out, self.dropout, self.training)
 
     def extra_repr_args(self) -> str:

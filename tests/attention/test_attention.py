@@ -200,3 +200,31 @@ def test_packed_path_refuses_double_backward_and_can_be_switched_off():
     (grad,) = torch.autograd.grad(attn(x, batch).pow(2).sum(), x, create_graph=True)
     grad.sum().backward()  # the autograd composition supports it
     assert attn.in_proj.weight.grad is not None
+
+
+@pytest.mark.parametrize("kind", ["linear", "performer"])
+def test_kernel_attention_matches_per_graph_per_head_formula(kind):
+    r"""out_i = phi(q_i)^T (sum_j phi(k_j) v_j^T) / phi(q_i)^T sum_j phi(k_j), j over i's graph,
+    written out with loops over graphs and heads (Katharopoulos et al., Eq. 5)."""
+    torch.manual_seed(0)
+    attn = ATTENTIONS[kind]().double().eval()
+    sizes = [4, 1, 9, 6]
+    batch = torch.cat([torch.full((n,), i) for i, n in enumerate(sizes)])
+    x = torch.randn(batch.numel(), 8, dtype=torch.float64)
+    q, k, v = attn.in_proj(x).chunk(3, dim=-1)
+    H, D = attn.heads, attn.head_channels
+    expected = torch.empty(batch.numel(), 8, dtype=torch.float64)
+    with torch.no_grad():
+        for g in range(len(sizes)):
+            idx = (batch == g).nonzero().flatten()
+            for h in range(H):
+                cols = slice(h * D, (h + 1) * D)
+                # the feature map on one graph and head, as [1, L, 1, D] (node-major)
+                phi_q = attn.feature_map(q[idx, cols].view(1, -1, 1, D), True).view(len(idx), -1)
+                phi_k = attn.feature_map(k[idx, cols].view(1, -1, 1, D), False).view(len(idx), -1)
+                num = phi_q @ (phi_k.T @ v[idx, cols])
+                den = phi_q @ phi_k.sum(0)
+                expected[idx, cols] = num / (den.unsqueeze(-1) + attn.eps)
+        expected = attn.out_proj(expected)
+        torch.testing.assert_close(attn(x, batch), expected, atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(attn(x[batch == 2]), expected[batch == 2], atol=1e-10, rtol=1e-8)
