@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GINEConv
 
@@ -12,6 +13,43 @@ from graphformers.typing import OptTensor
 def gps_mlp(channels: int) -> nn.Sequential:
     """The MLP GraphGPS puts inside GINE: ``Linear(C, C) -> ReLU -> Linear(C, C)``."""
     return nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, channels))
+
+
+class _GINEAggregate(torch.autograd.Function):
+    r"""``out_i = sum_{j->i} ReLU(x_j + e_ji)`` with its backward written out:
+    one ``[E, C]`` message buffer (gathered, shifted and rectified in place) is
+    all it keeps for the backward, where PyG's ``propagate`` keeps the gathered
+    ``x_j``, the sum and the ReLU output and scatters through an expanded index."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, edge_attr: Tensor, src: Tensor, dst: Tensor) -> Tensor:  # type: ignore[override]
+        messages = x.index_select(0, src).add_(edge_attr).relu_()
+        ctx.save_for_backward(messages, src, dst)
+        ctx.num_nodes = x.size(0)  # type: ignore[attr-defined]
+        return torch.zeros_like(x).index_add_(0, dst, messages)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        messages, src, dst = ctx.saved_tensors  # type: ignore[attr-defined]
+        grad_messages = grad_out.index_select(0, dst) * (messages > 0)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad_out.new_zeros(ctx.num_nodes, grad_out.size(1)).index_add_(0, src, grad_messages)  # type: ignore[attr-defined]
+        return grad_x, grad_messages if ctx.needs_input_grad[1] else None, None, None
+
+
+def gine_aggregate(x: Tensor, edge_attr: Tensor, edge_index: Tensor) -> Tensor:
+    r"""GINE's neighbourhood sum :math:`\sum_{j \in \mathcal{N}(i)} \mathrm{ReLU}(x_j + e_{j,i})`.
+
+    Args:
+        x: ``[N, C]`` node features.
+        edge_attr: ``[E, C]`` edge features (already mapped to width ``C``).
+        edge_index: ``[2, E]`` source and target of every edge.
+
+    Returns:
+        ``[N, C]``; equal to PyG's ``GINEConv`` aggregation (same summation order).
+    """
+    return _GINEAggregate.apply(x, edge_attr, edge_index[0], edge_index[1])
 
 
 class GINE(LocalMessagePassing):
@@ -28,8 +66,9 @@ class GINE(LocalMessagePassing):
 
     The PyG conv is kept as :attr:`conv` (a :class:`torch_geometric.nn.GINEConv`),
     so weights copy to and from PyG's own conv (and
-    :class:`torch_geometric.nn.GPSConv`) by ``state_dict``. Edge features pass
-    through unchanged.
+    :class:`torch_geometric.nn.GPSConv`) by ``state_dict``. The aggregation
+    runs as :func:`gine_aggregate` (one autograd function, the same values as
+    ``GINEConv``'s ``propagate``). Edge features pass through unchanged.
 
     Args:
         channels: node width ``C`` (input and output).
@@ -68,7 +107,10 @@ class GINE(LocalMessagePassing):
         edge_attr = self._check_edge_attr(edge_index, edge_attr)
         self._check_width("x", x, self.channels)
         self._check_width("edge_attr", edge_attr, self.edge_dim)
-        return self.conv(x, edge_index, edge_attr), edge_attr
+        conv = self.conv
+        edge = edge_attr if conv.lin is None else conv.lin(edge_attr)
+        out = gine_aggregate(x, edge, edge_index) + (1 + conv.eps) * x
+        return conv.nn(out), edge_attr
 
     def __repr__(self) -> str:
         mlp = f", mlp={self.conv.nn}" if self.custom_mlp else ""

@@ -7,6 +7,7 @@ from torch_geometric.nn import GINEConv, GPSConv
 from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention
 from graphformers.blocks.gps import GPSLayer
 from graphformers.local.base import PyGConv
+from graphformers.local.gine import GINE
 from graphformers.testing import (
     assert_batch_independent,
     assert_every_param_has_grad,
@@ -48,12 +49,18 @@ def test_permutation_and_batch_independence(attn):
     assert_batch_independent(lambda b: run(layer, b), graph, others)
 
 
-def test_parity_with_pyg_gpsconv():
-    """Same weights, train mode (batch statistics), dropout 0: equal to 1e-5."""
+@pytest.mark.parametrize("local", ["pyg_adapter", "library_gine"])
+def test_parity_with_pyg_gpsconv(local):
+    """Same weights, dropout 0: outputs (train and eval) and, in train mode, the
+    gradients of input and every weight equal to 1e-5 (our attention and GINE
+    write their backward by hand)."""
     torch.manual_seed(0)
     pyg = GPSConv(C, GINEConv(nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C)), edge_dim=4), heads=4)
-    ours = GPSLayer(C, PyGConv(GINEConv(nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C)), edge_dim=4), C),
-                    MultiheadAttention(C, heads=4))
+    if local == "pyg_adapter":
+        local_module = PyGConv(GINEConv(nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C)), edge_dim=4), C)
+    else:
+        local_module = GINE(C, edge_dim=4)
+    ours = GPSLayer(C, local_module, MultiheadAttention(C, heads=4))
     ours.local.conv.load_state_dict(pyg.conv.state_dict())
     ours.attn.load_from_torch(pyg.attn)
     ours.ffn.lin1.load_state_dict(pyg.mlp[0].state_dict())
@@ -67,6 +74,25 @@ def test_parity_with_pyg_gpsconv():
         ref = pyg(batch.x, batch.edge_index, batch.batch, edge_attr=batch.edge_attr)
         out = run(ours, batch)
         torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    pyg.train()
+    ours.train()
+    weight = torch.randn(batch.num_nodes, C)
+    grads = []
+    for layer in (pyg, ours):
+        x = batch.x.clone().requires_grad_()
+        out = layer(x, batch.edge_index, batch.batch, edge_attr=batch.edge_attr)
+        out = out[0] if isinstance(out, tuple) else out
+        layer.zero_grad()
+        (out * weight).sum().backward()
+        grads.append((x.grad, {n: p.grad for n, p in layer.named_parameters()}))
+    torch.testing.assert_close(grads[1][0], grads[0][0], atol=1e-5, rtol=1e-5)
+    theirs = grads[0][1]
+    pairs = {"local.conv.": "conv.", "ffn.lin1.": "mlp.0.", "ffn.lin2.": "mlp.3.", "norm_local.": "norm1.",
+             "norm_attn.": "norm2.", "norm_out.": "norm3.", "attn.in_proj.weight": "attn.in_proj_weight",
+             "attn.in_proj.bias": "attn.in_proj_bias", "attn.out_proj.": "attn.out_proj."}
+    for name, grad in grads[1][1].items():
+        ref_name = next(name.replace(k, v, 1) for k, v in pairs.items() if name.startswith(k))
+        torch.testing.assert_close(grad, theirs[ref_name], atol=1e-5, rtol=1e-5, msg=name)
 
 
 def test_gradients_reset_repr_and_training_lowers_loss():

@@ -10,12 +10,19 @@ from graphformers.local.gine import GINE, gps_mlp
 from graphformers.testing import tiny_batch, tiny_graph
 
 
-@pytest.mark.parametrize("edge_dim", [None, 4])
-def test_equals_pyg_gineconv_with_copied_weights(edge_dim):
+@pytest.fixture(params=[None, 4], ids=["edge_dim=C", "edge_dim=4"])
+def gine_pair(request):
+    """(batch, our GINE, PyG's GINEConv with the same weights), eps learnable."""
+    edge_dim = request.param
     data = tiny_batch(channels=8, edge_dim=edge_dim or 8)
     ours = GINE(8, edge_dim=edge_dim, train_eps=True)
     ref = GINEConv(gps_mlp(8), train_eps=True, edge_dim=edge_dim)
     ref.load_state_dict(ours.conv.state_dict())
+    return data, ours, ref
+
+
+def test_equals_pyg_gineconv_with_copied_weights(gine_pair):
+    data, ours, ref = gine_pair
     with torch.no_grad():
         ours.conv.eps.fill_(0.3)
         ref.eps.fill_(0.3)
@@ -61,3 +68,22 @@ def test_wrong_widths_are_clear_errors():
 def test_custom_mlp_in_repr():
     gine = GINE(4, mlp=torch.nn.Linear(4, 4))
     assert repr(gine) == "GINE(4, edge_dim=4, train_eps=False, mlp=Linear(in_features=4, out_features=4, bias=True))"
+
+
+def test_gradients_equal_pyg_gineconv_and_double_backward_works(gine_pair):
+    data, ours, ref = gine_pair
+    weight = torch.randn(data.num_nodes, 8)
+    grads = []
+    for module, call in ((ours, lambda x, e: ours(x, data.edge_index, e)[0]),
+                         (ref, lambda x, e: ref(x, data.edge_index, e))):
+        x = data.x.clone().requires_grad_()
+        e = data.edge_attr.clone().requires_grad_()
+        (call(x, e) * weight).sum().backward()
+        grads.append([x.grad, e.grad] + [p.grad for p in module.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    x = data.x.clone().requires_grad_()
+    (gx,) = torch.autograd.grad(ours(x, data.edge_index, data.edge_attr)[0].pow(2).sum(), x, create_graph=True)
+    gx.sum().backward()  # second order through the written-out backward
+    assert ours.conv.nn[0].weight.grad is not None
+

@@ -33,3 +33,15 @@ def test_memory_case_measures_a_forward_in_a_subprocess(load_script):
                              "edge_dim": bench.C}, timeout=120)
     assert "error" not in rec, rec
     assert rec["seconds"] > 0 and 0 <= rec["peak_added_gib"] < 1
+
+
+def test_scaling_child_reports_aggregation_reference_under_both_allocators(load_script):
+    bench = load_script("bench_gps")
+    torch.set_num_threads(1)
+    spec = {"n": 1000, "degree": 10, "attn": "linear", "impl": "ours", "mode": "eval", "edge_dim": 0}
+    for env in (None, bench.REUSE_ALLOCATOR_ENV):
+        rec = bench.memory_case(spec, timeout=120, env=env)
+        assert "error" not in rec, rec
+        assert rec["seconds"] > 0 and rec["aggregation_seconds"] > 0
+    bad = bench.memory_case({**spec, "edge_dim": 3}, timeout=120)
+    assert "edge_dim must be 0" in bad["error"]
