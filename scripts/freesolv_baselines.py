@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
-from graphformers.cli.args import positive_int
+from graphformers.cli.args import positive_int, seed_list
 from graphformers.datasets.embedded import load_freesolv
 from graphformers.datasets.molecules import scaffold_split, smiles_to_data
 from graphformers.encodings.laplacian import LinearLapPE
@@ -66,17 +66,6 @@ MODELS: dict[str, tuple[str, Callable[[int, int], nn.Module]]] = {
     "graph_transformer": ("GraphTransformer (LapPE-8, edges)", lambda c, n: GraphTransformer(
         AtomEncoder(c), c, 8, n, GraphHead(c, 1), edge_encoder=BondEncoder(c), pe_encoder=LinearLapPE(LAP_K, c))),
 }
-
-
-def parse_int_list(text: str) -> list[int]:
-    """``"0,1,2"`` -> ``[0, 1, 2]`` (non-negative, distinct, in the given order)."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"cannot parse {text!r}: use e.g. 0,1,2") from None
-    if not values or any(v < 0 for v in values) or len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(f"{text!r}: give distinct non-negative integers, e.g. 0,1,2")
-    return values
 
 
 def parse_models(text: str) -> list[str]:
@@ -135,7 +124,7 @@ def summarize_model(key: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=positive_int, default=None, help="default: 100 (quick: 3)")
-    p.add_argument("--seeds", type=parse_int_list, default=None, help="e.g. 0,1,2 (default; quick: 0)")
+    p.add_argument("--seeds", type=seed_list, default=None, help="e.g. 0,1,2 or 0-2 (default: 0,1,2; quick: 0)")
     p.add_argument("--models", type=parse_models, default=list(MODELS),
                    help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
     p.add_argument("--limit", type=positive_int, default=None, help="first N molecules only (for smoke runs)")

@@ -40,30 +40,11 @@ import torch
 import yaml
 from torch import nn
 
+from graphformers.cli.args import seed_list
 from graphformers.evaluation.aggregate import count_parameters, markdown_row, summarize, write_json
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "ogb"
 HIGHER_IS_BETTER = {"rocauc": True, "ap": True, "acc": True, "f1": True, "rmse": False, "mae": False}
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-9"``, ``"0,2,5"`` or ``"3"`` -> a sorted list of distinct seeds."""
-    seeds: set[int] = set()
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = (int(v) for v in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                seeds.update(range(lo, hi + 1))
-            else:
-                seeds.add(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds: cannot parse {text!r} (use e.g. 0-9 or 0,1,2)") from None
-    if any(s < 0 for s in seeds):
-        raise argparse.ArgumentTypeError(f"--seeds: negative seed in {text!r}")
-    return sorted(seeds)
 
 
 def set_seed(seed: int) -> None:
@@ -232,7 +213,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", help="dataset config (scripts/configs/ogb/<name>.yaml or its name)")
     p.add_argument("--model", help="model config: packaged name (e.g. molecules_gine) or YAML path")
     p.add_argument("--name", help="model label in results (default: the model config's name)")
-    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"), help="e.g. 0-9 (default) or 0,1,2")
+    p.add_argument("--seeds", type=seed_list, default=None, help="e.g. 0-9 (default; --smoke: 0,1) or 0,1,2")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs=30")
     p.add_argument("--out", type=Path, help="results folder (default results/ogb/<model>_<dataset>)")
     p.add_argument("--root", type=Path, help="OGB dataset root (default: cache_root()/ogb)")
@@ -256,8 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.set = ["train.epochs=2", "train.batch_size=8", "model.channels=16", "model.num_layers=1",
                     *(args.set or [])]
-        if args.seeds == parse_seeds("0-9"):
+        if args.seeds is None:
             args.seeds = [0, 1]
+    if args.seeds is None:
+        args.seeds = list(range(10))
     try:
         cfg = build_config(args)
     except (FileNotFoundError, ValueError) as err:

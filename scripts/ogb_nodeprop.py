@@ -32,13 +32,13 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ogb_graphprop import (  # noqa: E402
     _load_yaml,
-    parse_seeds,
     output_folder,
     save_seed,
     set_seed,
     write_summary,
 )
 
+from graphformers.cli.args import seed_list  # noqa: E402
 from graphformers.evaluation.aggregate import count_parameters  # noqa: E402
 
 SMOKE_MODEL = {
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="dataset config (scripts/configs/ogb/<name>.yaml)")
     p.add_argument("--model", help="model config replacing the config's model section (packaged name or path)")
     p.add_argument("--name", help="model label in results")
-    p.add_argument("--seeds", type=parse_seeds, default=None, help="e.g. 0-9 (default) or 0,1,2")
+    p.add_argument("--seeds", type=seed_list, default=None, help="e.g. 0-9 (default) or 0,1,2")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs=50")
     p.add_argument("--out", type=Path, help="results folder (default results/ogb/<model>_<dataset>)")
     p.add_argument("--root", type=Path, help="OGB dataset root (default: cache_root()/ogb)")
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--config is required (or --smoke)")
         else:
             cfg = _load_yaml(args.config)
-            seeds = args.seeds or parse_seeds("0-9")
+            seeds = args.seeds or list(range(10))
         if args.model:
             cfg["model"] = load_config(args.model)["model"]
         if "model" not in cfg or "train" not in cfg or "dataset" not in cfg:

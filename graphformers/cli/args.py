@@ -5,6 +5,30 @@ from __future__ import annotations
 import argparse
 
 
+def seed_list(text: str) -> list[int]:
+    """argparse type: seeds as ``0,1,2``, an inclusive range ``0-4`` or a mix
+    (``0-2,7``); non-negative and distinct, kept in the given order."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            if "-" in part[1:]:
+                lo, hi = (int(v) for v in part.split("-", 1))
+                if hi < lo:
+                    raise ValueError
+                seeds.extend(range(lo, hi + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"seeds: cannot parse {part!r} in {text!r} (use e.g. 0-4 or 0,1,2)") from None
+    negative = [s for s in seeds if s < 0]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if negative or repeated:
+        raise argparse.ArgumentTypeError(
+            f"seeds: {text!r} has {'negative seeds ' + str(negative) if negative else 'repeated seeds ' + str(repeated)}"
+        )
+    return seeds
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1."""
     if not text.strip().isdigit() or int(text) < 1:

@@ -17,23 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+from graphformers.cli.args import seed_list
+
 DEFAULT_CONFIGS = {
     "GraphGPS (GINE+Transformer+RWSE)": "molecules_gine_transformer_rwse",
     "GINE": "molecules_gine",
 }
-
-
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            lo, hi = part.split("-")
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            out.append(int(part))
-    if not out:
-        raise argparse.ArgumentTypeError(f"no seeds in {text!r}")
-    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,7 +121,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/quickstart", help="output folder (default: runs/quickstart)")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--seeds", type=_seeds, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default: 0,1,2)")
+    p.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default: 0,1,2)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")

@@ -11,15 +11,6 @@ pytest.importorskip("rdkit")
 pytest.importorskip("ogb")
 
 
-def test_parse_seeds(load_script):
-    drv = load_script("ogb_graphprop")
-    assert drv.parse_seeds("0-3") == [0, 1, 2, 3]
-    assert drv.parse_seeds("5,1,1-2") == [1, 2, 5]
-    for bad in ("3-1", "a", "-1"):
-        with pytest.raises(Exception, match="seeds"):
-            drv.parse_seeds(bad)
-
-
 @pytest.mark.parametrize("model", ["molecules_gine_transformer_rwse", "molecules_gine_vn", "molecules_graph_transformer_lappe"])
 def test_smoke_run_writes_results(tmp_path, model, capsys, load_script):
     drv = load_script("ogb_graphprop")
