@@ -157,7 +157,8 @@ def _memory_child(spec: dict) -> None:
     # later forwards: time (thread pools and lazy init warmed up); the minimum over a few
     # repetitions for the small cases, whose milliseconds are sensitive to other load
     elapsed = float("inf")
-    for _ in range(5 if n <= 10_000 else 3 if n <= 100_000 else 1):
+    reps = spec.get("time_reps") or (20 if n <= 10_000 else 5 if n <= 100_000 else 2)
+    for _ in range(reps):
         t0 = time.perf_counter()
         with torch.no_grad():
             out = layer(data.x, data.edge_index, batch, **kwargs)
@@ -167,7 +168,7 @@ def _memory_child(spec: dict) -> None:
     del out
     src, dst = data.edge_index
     aggregate = float("inf")
-    for _ in range(5 if n <= 10_000 else 3 if n <= 100_000 else 2):
+    for _ in range(reps):
         t0 = time.perf_counter()
         torch.zeros_like(data.x).index_add_(0, dst, data.x.index_select(0, src))
         aggregate = min(aggregate, time.perf_counter() - t0)
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
               "ours_graphs_per_s": 128 / t_ours, "pyg_graphs_per_s": 128 / t_ref, "speedup": t_ref / t_ours})
 
     # eval-mode memory, one graph of 20k nodes, full attention
-    spec = {"n": 20_000, "degree": 10, "attn": "full", "impl": "ours", "mode": "eval", "edge_dim": C}
+    spec = {"n": 20_000, "degree": 10, "attn": "full", "impl": "ours", "mode": "eval", "edge_dim": C, "time_reps": 1}
     mem20k = memory_case(spec, timeout=300)
     emit({"case": "eval_memory_full", **spec, **mem20k})
     ref_n = 5_000 if args.quick else 20_000
