@@ -90,6 +90,9 @@ class GlobalAttention(nn.Module):
         """
         if x.dim() != 2 or x.size(-1) != self.channels:
             raise ValueError(f"{type(self).__name__}: expected x of shape [N, {self.channels}], got {tuple(x.shape)}")
+        if batch is not None and tuple(batch.shape) != (x.size(0),):
+            raise ValueError(f"{type(self).__name__}: 'batch' must have shape [{x.size(0)}] (one entry per node), "
+                             f"got {list(batch.shape)}")
         self._check_masks(attn_mask, attn_bias)
         qkv = self.in_proj(x)
         if batch is None:

@@ -99,7 +99,7 @@ class MultiheadAttention(GlobalAttention):
             and attn_bias is None
             and x.dim() == 2
             and x.size(-1) == self.channels
-            and batch.numel() == x.size(0)
+            and tuple(batch.shape) == (x.size(0),)
         ):
             layout = dense_slots(batch)
             _, counts, length = layout

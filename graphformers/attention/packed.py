@@ -45,7 +45,15 @@ def dense_slots(batch: Tensor, num_graphs: int | None = None) -> tuple[Tensor, T
 
     Returns:
         ``(slot [N], counts [B], L)`` with ``slot = b * L + position within graph b``.
+
+    Raises:
+        ValueError: if ``batch`` is not a sorted 1-D index vector (nodes of one graph
+            must be contiguous, as in a PyG ``Batch``).
     """
+    if batch.dim() != 1:
+        raise ValueError(f"'batch' must be a 1-D vector of graph indices, got shape {list(batch.shape)}")
+    if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+        raise ValueError("'batch' must be sorted (the nodes of each graph contiguous, as in a PyG Batch)")
     counts = torch.bincount(batch, minlength=num_graphs or 0)
     length = int(counts.max()) if counts.numel() > 0 else 0
     starts = torch.cumsum(counts, 0) - counts

@@ -138,6 +138,11 @@ def test_bad_input():
         LinearAttention(8, 2)(torch.randn(3, 8), attn_bias=torch.zeros(1, 1, 3, 3))
     with pytest.raises(ValueError, match="bool"):
         attn.forward_dense(torch.randn(1, 3, 8), attn_mask=torch.zeros(1, 1, 3, 3))
+    for module in (attn, LinearAttention(8, 2)):
+        with pytest.raises(ValueError, match=r"'batch' must have shape \[4\]"):
+            module(torch.randn(4, 8), torch.zeros(3, dtype=torch.long))
+        with pytest.raises(ValueError, match="'batch' must be sorted"):
+            module(torch.randn(4, 8), torch.tensor([0, 1, 0, 1]))
 
 
 def test_single_node_graphs():
