@@ -23,10 +23,12 @@ class _GINEAggregate(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, edge_attr: Tensor, src: Tensor, dst: Tensor) -> Tensor:  # type: ignore[override]
-        messages = x.index_select(0, src).add_(edge_attr).relu_()
+        # in the promoted dtype, as x_j + e would be (e.g. half x, float edges under autocast)
+        messages = x.index_select(0, src).to(torch.promote_types(x.dtype, edge_attr.dtype))
+        messages = messages.add_(edge_attr).relu_()
         ctx.save_for_backward(messages, src, dst)
         ctx.num_nodes = x.size(0)  # type: ignore[attr-defined]
-        return torch.zeros_like(x).index_add_(0, dst, messages)
+        return messages.new_zeros(x.size(0), messages.size(1)).index_add_(0, dst, messages)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]

@@ -87,3 +87,17 @@ def test_gradients_equal_pyg_gineconv_and_double_backward_works(gine_pair):
     gx.sum().backward()  # second order through the written-out backward
     assert ours.conv.nn[0].weight.grad is not None
 
+
+
+def test_mixed_precision_inputs_promote_as_gineconv_does():
+    data = tiny_batch(channels=8, edge_dim=8)
+    gine = GINE(8, mlp=torch.nn.Identity())
+    ref = GINEConv(torch.nn.Identity())
+    x = data.x.clone().requires_grad_()
+    edge_attr = data.edge_attr.double()
+    out, _ = gine(x, data.edge_index, edge_attr)
+    expected = ref(data.x, data.edge_index, edge_attr)
+    assert out.dtype == expected.dtype == torch.float64
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    assert x.grad.dtype == torch.float32
