@@ -23,7 +23,6 @@ import torch
 from torch import Tensor, nn
 
 from graphformers.attention.packed import dense_slots
-
 from graphformers.typing import OptTensor
 
 

@@ -103,7 +103,8 @@ class MultiheadAttention(GlobalAttention):
         ):
             layout = dense_slots(batch)
             _, counts, length = layout
-            if 0 < length <= self.max_explicit_length and counts.numel() * self.heads * length**2 <= self.max_score_elements:
+            scores = counts.numel() * self.heads * length**2
+            if 0 < length <= self.max_explicit_length and scores <= self.max_score_elements:
                 dropout_p = self.dropout if self.training else 0.0
                 qkv = self.in_proj(x)
                 return self.out_proj(packed_softmax_attention(qkv, batch, self.heads, dropout_p, layout=layout))

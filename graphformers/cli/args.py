@@ -19,13 +19,15 @@ def seed_list(text: str) -> list[int]:
             else:
                 seeds.append(int(part))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"seeds: cannot parse {part!r} in {text!r} (use e.g. 0-4 or 0,1,2)") from None
+            raise argparse.ArgumentTypeError(
+                f"seeds: cannot parse {part!r} in {text!r} (use e.g. 0-4 or 0,1,2)"
+            ) from None
     negative = [s for s in seeds if s < 0]
+    if negative:
+        raise argparse.ArgumentTypeError(f"seeds: {text!r} has negative seeds {negative}")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if negative or repeated:
-        raise argparse.ArgumentTypeError(
-            f"seeds: {text!r} has {'negative seeds ' + str(negative) if negative else 'repeated seeds ' + str(repeated)}"
-        )
+    if repeated:
+        raise argparse.ArgumentTypeError(f"seeds: {text!r} has repeated seeds {repeated}")
     return seeds
 
 

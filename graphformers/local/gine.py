@@ -36,7 +36,8 @@ class _GINEAggregate(torch.autograd.Function):
         grad_messages = grad_out.index_select(0, dst) * (messages > 0)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad_out.new_zeros(ctx.num_nodes, grad_out.size(1)).index_add_(0, src, grad_messages)  # type: ignore[attr-defined]
+            num_nodes = ctx.num_nodes  # type: ignore[attr-defined]
+            grad_x = grad_out.new_zeros(num_nodes, grad_out.size(1)).index_add_(0, src, grad_messages)
         return grad_x, grad_messages if ctx.needs_input_grad[1] else None, None, None
 
 
