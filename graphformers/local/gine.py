@@ -15,20 +15,35 @@ def gps_mlp(channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, channels))
 
 
+#: messages gathered at once when no backward is needed (``2**22`` values, 16 MiB in
+#: float32: below glibc's largest mmap threshold, so the buffer is reused, not re-faulted)
+INFERENCE_CHUNK_ELEMENTS = 2**22
+
+
 class _GINEAggregate(torch.autograd.Function):
     r"""``out_i = sum_{j->i} ReLU(x_j + e_ji)`` with its backward written out:
     one ``[E, C]`` message buffer (gathered, shifted and rectified in place) is
     all it keeps for the backward, where PyG's ``propagate`` keeps the gathered
-    ``x_j``, the sum and the ReLU output and scatters through an expanded index."""
+    ``x_j``, the sum and the ReLU output and scatters through an expanded index.
+    When no input needs a gradient (inference) the edges go in chunks and the
+    ``[E, C]`` buffer never exists; the sum is the same, added in the same order."""
 
     @staticmethod
     def forward(ctx, x: Tensor, edge_attr: Tensor, src: Tensor, dst: Tensor) -> Tensor:  # type: ignore[override]
         # in the promoted dtype, as x_j + e would be (e.g. half x, float edges under autocast)
-        messages = x.index_select(0, src).to(torch.promote_types(x.dtype, edge_attr.dtype))
-        messages = messages.add_(edge_attr).relu_()
+        dtype = torch.promote_types(x.dtype, edge_attr.dtype)
+        out = torch.zeros(x.size(0), edge_attr.size(1), dtype=dtype, device=x.device)
+        if not any(ctx.needs_input_grad[:2]):
+            step = max(1, INFERENCE_CHUNK_ELEMENTS // max(1, edge_attr.size(1)))
+            for start in range(0, src.numel(), step):
+                part = slice(start, start + step)
+                messages = x.index_select(0, src[part]).to(dtype).add_(edge_attr[part]).relu_()
+                out.index_add_(0, dst[part], messages)
+            return out
+        messages = x.index_select(0, src).to(dtype).add_(edge_attr).relu_()
         ctx.save_for_backward(messages, src, dst)
         ctx.num_nodes = x.size(0)  # type: ignore[attr-defined]
-        return messages.new_zeros(x.size(0), messages.size(1)).index_add_(0, dst, messages)
+        return out.index_add_(0, dst, messages)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
