@@ -8,7 +8,7 @@ from graphformers.attention.base import GlobalAttention
 from graphformers.attention.full import MultiheadAttention
 from graphformers.attention.kernels import EluFeatureMap, FavorPlusFeatureMap, FeatureMap
 from graphformers.attention.linear import KernelAttention, LinearAttention, PerformerAttention
-from graphformers.attention.packed import dense_slots, packed_softmax_attention
+from graphformers.attention.packed import dense_slots, packed_softmax_attention, padding_mask
 
 __all__ = [
     "EluFeatureMap",
@@ -21,4 +21,5 @@ __all__ = [
     "PerformerAttention",
     "dense_slots",
     "packed_softmax_attention",
+    "padding_mask",
 ]

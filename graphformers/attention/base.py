@@ -19,10 +19,9 @@ encodings in the global branch (structural biases, BigBird-style sparsity).
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from graphformers.attention.packed import dense_slots
+from graphformers.attention.packed import dense_slots, padding_mask
 from graphformers.typing import OptTensor
 
 
@@ -96,16 +95,33 @@ class GlobalAttention(nn.Module):
         qkv = self.in_proj(x)
         if batch is None:
             out = self.attend(qkv.unsqueeze(0), None, attn_mask=attn_mask, attn_bias=attn_bias).squeeze(0)
-            return self.out_proj(out)
-        slot, counts, length = dense_slots(batch)
+        else:
+            out = self.attend_flat(qkv, batch, dense_slots(batch), attn_mask=attn_mask, attn_bias=attn_bias)
+        return self.out_proj(out)
+
+    def attend_flat(
+        self,
+        qkv: Tensor,
+        batch: Tensor,
+        layout: tuple[Tensor, Tensor, int],
+        *,
+        attn_mask: OptTensor = None,
+        attn_bias: OptTensor = None,
+    ) -> Tensor:
+        """The attention core on flat projections: ``qkv [N, 3C]`` -> ``[N, C]``.
+
+        Pads to ``[B, L, 3C]`` by the slots of ``layout`` (``dense_slots(batch)``;
+        a view when all graphs have the same size), runs :meth:`attend` and
+        un-pads. Subclasses may override it with a faster path for some inputs.
+        """
+        slot, counts, length = layout
         B = counts.numel()
-        if B * length == x.size(0):  # equal-size graphs: a view, no padding; kernels take their fast paths
+        if B * length == qkv.size(0):  # equal-size graphs: a view, no padding; kernels take their fast paths
             out = self.attend(qkv.view(B, length, -1), None, attn_mask=attn_mask, attn_bias=attn_bias)
-            return self.out_proj(out.reshape(-1, self.channels))
+            return out.reshape(-1, self.channels)
         dense = qkv.new_zeros(B * length, qkv.size(-1)).index_copy(0, slot, qkv).view(B, length, -1)
-        mask = torch.arange(length, device=x.device) < counts.unsqueeze(1)  # (B, L)
-        out = self.attend(dense, mask, attn_mask=attn_mask, attn_bias=attn_bias)
-        return self.out_proj(out.reshape(B * length, self.channels).index_select(0, slot))
+        out = self.attend(dense, padding_mask(counts, length), attn_mask=attn_mask, attn_bias=attn_bias)
+        return out.reshape(B * length, self.channels).index_select(0, slot)
 
     def _check_masks(self, attn_mask: OptTensor, attn_bias: OptTensor) -> None:
         if (attn_mask is not None or attn_bias is not None) and not self.supports_attn_bias:

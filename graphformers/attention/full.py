@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphformers.attention.base import GlobalAttention
-from graphformers.attention.packed import dense_slots, packed_softmax_attention
+from graphformers.attention.packed import packed_softmax_attention
 from graphformers.typing import OptTensor
 
 
@@ -85,30 +85,31 @@ class MultiheadAttention(GlobalAttention):
             nn.init.zeros_(self.in_proj.bias)
             nn.init.zeros_(self.out_proj.bias)
 
-    def forward(
-        self, x: Tensor, batch: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
+    def attend_flat(
+        self,
+        qkv: Tensor,
+        batch: Tensor,
+        layout: tuple[Tensor, Tensor, int],
+        *,
+        attn_mask: OptTensor = None,
+        attn_bias: OptTensor = None,
     ) -> Tensor:
-        """Flat form (see :meth:`GlobalAttention.forward`). Batches of small graphs
-        without ``attn_mask``/``attn_bias`` take
+        """Batches of small graphs without ``attn_mask``/``attn_bias`` take
         :func:`~graphformers.attention.packed.packed_softmax_attention`, which pads
-        and un-pads inside one autograd function (same values, fewer copies)."""
+        and un-pads inside one autograd function (same values, fewer copies);
+        everything else :meth:`GlobalAttention.attend_flat`."""
+        _, counts, length = layout
+        scores = counts.numel() * self.heads * length**2
         if (
             self.packed
-            and batch is not None
             and attn_mask is None
             and attn_bias is None
-            and x.dim() == 2
-            and x.size(-1) == self.channels
-            and tuple(batch.shape) == (x.size(0),)
+            and 0 < length <= self.max_explicit_length
+            and scores <= self.max_score_elements
         ):
-            layout = dense_slots(batch)
-            _, counts, length = layout
-            scores = counts.numel() * self.heads * length**2
-            if 0 < length <= self.max_explicit_length and scores <= self.max_score_elements:
-                dropout_p = self.dropout if self.training else 0.0
-                qkv = self.in_proj(x)
-                return self.out_proj(packed_softmax_attention(qkv, batch, self.heads, dropout_p, layout=layout))
-        return super().forward(x, batch, attn_mask=attn_mask, attn_bias=attn_bias)
+            dropout_p = self.dropout if self.training else 0.0
+            return packed_softmax_attention(qkv, batch, self.heads, dropout_p, layout=layout)
+        return super().attend_flat(qkv, batch, layout, attn_mask=attn_mask, attn_bias=attn_bias)
 
     def attend(
         self, qkv: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None

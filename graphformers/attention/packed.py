@@ -61,6 +61,11 @@ def dense_slots(batch: Tensor, num_graphs: int | None = None) -> tuple[Tensor, T
     return batch * length + position, counts, length
 
 
+def padding_mask(counts: Tensor, length: int) -> Tensor:
+    """``[B, L]`` bool, ``True`` at the first ``counts[b]`` positions of graph ``b`` (real nodes)."""
+    return torch.arange(length, device=counts.device) < counts.unsqueeze(1)
+
+
 class _PackedSoftmaxAttention(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -129,7 +134,7 @@ def packed_softmax_attention(
     """
     slot, counts, length = dense_slots(batch) if layout is None else layout
     B = counts.numel()
-    valid = torch.arange(length, device=batch.device) < counts.unsqueeze(1)  # (B, L)
-    key_bias = torch.zeros(B, length, dtype=qkv.dtype, device=qkv.device).masked_fill_(~valid, float("-inf"))
+    key_bias = torch.zeros(B, length, dtype=qkv.dtype, device=qkv.device)
+    key_bias.masked_fill_(~padding_mask(counts, length), float("-inf"))
     key_bias = key_bias.view(1, B, 1, length).expand(heads, B, 1, length).reshape(heads * B, 1, length)
     return _PackedSoftmaxAttention.apply(qkv, slot, key_bias, B, length, heads, dropout_p)
