@@ -33,17 +33,19 @@ class _GINEAggregate(torch.autograd.Function):
         # in the promoted dtype, as x_j + e would be (e.g. half x, float edges under autocast)
         dtype = torch.promote_types(x.dtype, edge_attr.dtype)
         out = torch.zeros(x.size(0), edge_attr.size(1), dtype=dtype, device=x.device)
+
+        def messages(part: slice) -> Tensor:  # ReLU(x_j + e_ji) of the edges in ``part``
+            return x.index_select(0, src[part]).to(dtype).add_(edge_attr[part]).relu_()
+
         if not any(ctx.needs_input_grad[:2]):
             step = max(1, INFERENCE_CHUNK_ELEMENTS // max(1, edge_attr.size(1)))
             for start in range(0, src.numel(), step):
-                part = slice(start, start + step)
-                messages = x.index_select(0, src[part]).to(dtype).add_(edge_attr[part]).relu_()
-                out.index_add_(0, dst[part], messages)
+                out.index_add_(0, dst[start:start + step], messages(slice(start, start + step)))
             return out
-        messages = x.index_select(0, src).to(dtype).add_(edge_attr).relu_()
-        ctx.save_for_backward(messages, src, dst)
+        all_messages = messages(slice(None))
+        ctx.save_for_backward(all_messages, src, dst)
         ctx.num_nodes = x.size(0)  # type: ignore[attr-defined]
-        return out.index_add_(0, dst, messages)
+        return out.index_add_(0, dst, all_messages)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
