@@ -92,17 +92,10 @@ def _fwd_bwd_step(layer: nn.Module, batch: Batch) -> None:
     out.sum().backward()
 
 
-def time_pair(a: nn.Module, b: nn.Module, batch: Batch, reps: int) -> tuple[float, float]:
-    """Seconds of one forward+backward of ``a`` and of ``b``: the minimum over
-    ``reps`` alternating repetitions (:func:`time_samples`), the usual estimator
-    of the uncontended time."""
-    ta, tb = time_samples(a, b, batch, reps)
-    return min(ta), min(tb)
-
-
 def time_samples(a: nn.Module, b: nn.Module, batch: Batch, reps: int) -> tuple[list[float], list[float]]:
     """Seconds of ``reps`` forward+backward passes of ``a`` and of ``b``, measured
-    alternately (so load from other processes hits both alike), after 3 warm-up passes."""
+    alternately (so load from other processes hits both alike), after 3 warm-up passes.
+    The headline uses the minimum of each, the usual estimator of the uncontended time."""
     a.train()
     b.train()
     for _ in range(3):
