@@ -237,10 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.set = ["train.epochs=2", "train.batch_size=8", "model.channels=16", "model.num_layers=1",
                     *(args.set or [])]
-        if args.seeds is None:
-            args.seeds = [0, 1]
     if args.seeds is None:
-        args.seeds = list(range(10))
+        args.seeds = [0, 1] if args.smoke else list(range(10))
     try:
         cfg = build_config(args)
     except (FileNotFoundError, ValueError) as err:
