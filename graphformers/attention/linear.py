@@ -78,7 +78,7 @@ class KernelAttention(GlobalAttention):
         kv = torch.matmul(phi_k.permute(0, 2, 3, 1), v.transpose(1, 2))  # (B, H, M, D)
         kvz = torch.cat([kv, phi_k.sum(dim=1).unsqueeze(-1)], dim=-1)  # (B, H, M, D+1)
         num = torch.matmul(phi_q.transpose(1, 2), kvz)  # (B, H, L, D+1)
-        if torch.is_grad_enabled() and num.requires_grad:
+        if num.requires_grad:  # (never under no_grad / inference_mode)
             out = (num[..., :D] / (num[..., D:] + self.eps)).transpose(1, 2).reshape(B, L, C)
         else:  # inference: divide and lay out node-major in one pass (out= has no autograd)
             out = qkv.new_empty(B, L, H, D)
