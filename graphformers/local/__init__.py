@@ -6,9 +6,9 @@ Every module here is called as ``x_update, edge_attr = local(x, edge_index, edge
 
 from graphformers.local.base import LocalMessagePassing, PyGConv
 from graphformers.local.gated_gcn import GatedGCN
-from graphformers.local.gine import GINE
+from graphformers.local.gine import GIN, GINE
 from graphformers.local.grid_conv import RelationalGridConv
 from graphformers.local.norm import batch_norm
 
-classes = ["GINE", "GatedGCN", "LocalMessagePassing", "PyGConv", "RelationalGridConv"]
+classes = ["GIN", "GINE", "GatedGCN", "LocalMessagePassing", "PyGConv", "RelationalGridConv"]
 __all__ = [*classes, "batch_norm"]

@@ -1,13 +1,14 @@
-"""GINE: the edge-aware Graph Isomorphism Network conv behind the local signature."""
+"""GIN and GINE: the Graph Isomorphism Network convs behind the local signature."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GINEConv
+from torch_geometric.nn import GINConv, GINEConv
 
 from graphformers.local.base import LocalMessagePassing
 from graphformers.typing import OptTensor
+from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks
 
 
 def gps_mlp(channels: int) -> nn.Sequential:
@@ -15,42 +16,50 @@ def gps_mlp(channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, channels))
 
 
-#: messages gathered at once when no backward is needed (``2**22`` values, 16 MiB in
-#: float32: below glibc's largest mmap threshold, so the buffer is reused, not re-faulted)
-INFERENCE_CHUNK_ELEMENTS = 2**22
+class _NeighbourSum(torch.autograd.Function):
+    r"""``out_i = sum_{j->i} m_ji`` with ``m_ji = ReLU(x_j + e_ji)`` (GINE) or
+    ``m_ji = x_j`` (GIN, ``edge_attr=None``), its backward written out.
 
-
-class _GINEAggregate(torch.autograd.Function):
-    r"""``out_i = sum_{j->i} ReLU(x_j + e_ji)`` with its backward written out:
-    one ``[E, C]`` message buffer (gathered, shifted and rectified in place) is
-    all it keeps for the backward, where PyG's ``propagate`` keeps the gathered
-    ``x_j``, the sum and the ReLU output and scatters through an expanded index.
-    When no input needs a gradient (inference) the edges go in chunks and the
-    ``[E, C]`` buffer never exists; the sum is the same, added in the same order."""
+    GINE keeps one ``[E, C]`` message buffer (gathered, shifted and rectified in
+    place) for the backward, where PyG's ``propagate`` keeps the gathered
+    ``x_j``, the sum and the ReLU output and scatters through an expanded index;
+    GIN keeps no edge-sized tensor at all. When no input needs a gradient
+    (inference) the edges go in chunks of
+    :data:`~graphformers.utils.chunks.INFERENCE_CHUNK_ELEMENTS`
+    values and no ``[E, C]`` buffer exists; the sum is the same, added in the
+    same order."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, edge_attr: Tensor, src: Tensor, dst: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, edge_attr: Tensor | None, src: Tensor, dst: Tensor) -> Tensor:  # type: ignore[override]
         # in the promoted dtype, as x_j + e would be (e.g. half x, float edges under autocast)
-        dtype = torch.promote_types(x.dtype, edge_attr.dtype)
-        out = torch.zeros(x.size(0), edge_attr.size(1), dtype=dtype, device=x.device)
+        dtype = x.dtype if edge_attr is None else torch.promote_types(x.dtype, edge_attr.dtype)
+        out = torch.zeros(x.size(0), x.size(1), dtype=dtype, device=x.device)
 
-        def messages(part: slice) -> Tensor:  # ReLU(x_j + e_ji) of the edges in ``part``
-            return x.index_select(0, src[part]).to(dtype).add_(edge_attr[part]).relu_()
+        def messages(part: slice) -> Tensor:  # the messages of the edges in ``part``
+            gathered = x.index_select(0, src[part]).to(dtype)
+            return gathered if edge_attr is None else gathered.add_(edge_attr[part]).relu_()
 
+        ctx.num_nodes = x.size(0)  # type: ignore[attr-defined]
+        ctx.gine = edge_attr is not None  # type: ignore[attr-defined]
         if not any(ctx.needs_input_grad[:2]):
-            step = max(1, INFERENCE_CHUNK_ELEMENTS // max(1, edge_attr.size(1)))
-            for start in range(0, src.numel(), step):
-                out.index_add_(0, dst[start:start + step], messages(slice(start, start + step)))
+            for part in row_chunks(src.numel(), x.size(1)):
+                out.index_add_(0, dst[part], messages(part))
+            return out
+        if edge_attr is None:  # the backward needs only the indices
+            ctx.save_for_backward(src, dst)
+            for part in row_chunks(src.numel(), x.size(1)):
+                out.index_add_(0, dst[part], messages(part))
             return out
         all_messages = messages(slice(None))
-        ctx.save_for_backward(all_messages, src, dst)
-        ctx.num_nodes = x.size(0)  # type: ignore[attr-defined]
+        ctx.save_for_backward(src, dst, all_messages)
         return out.index_add_(0, dst, all_messages)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        messages, src, dst = ctx.saved_tensors  # type: ignore[attr-defined]
-        grad_messages = grad_out.index_select(0, dst) * (messages > 0)
+        src, dst, *saved = ctx.saved_tensors  # type: ignore[attr-defined]
+        grad_messages = grad_out.index_select(0, dst)
+        if ctx.gine:  # type: ignore[attr-defined]
+            grad_messages.mul_(saved[0] > 0)
         grad_x = None
         if ctx.needs_input_grad[0]:
             num_nodes = ctx.num_nodes  # type: ignore[attr-defined]
@@ -69,7 +78,38 @@ def gine_aggregate(x: Tensor, edge_attr: Tensor, edge_index: Tensor) -> Tensor:
     Returns:
         ``[N, C]``; equal to PyG's ``GINEConv`` aggregation (same summation order).
     """
-    return _GINEAggregate.apply(x, edge_attr, edge_index[0], edge_index[1])
+    return _NeighbourSum.apply(x, edge_attr, edge_index[0], edge_index[1])
+
+
+def neighbour_sum(x: Tensor, edge_index: Tensor) -> Tensor:
+    r"""GIN's neighbourhood sum :math:`\sum_{j \in \mathcal{N}(i)} x_j`: ``[N, C]``,
+    equal to PyG's ``GINConv`` aggregation; no ``[E, C]`` tensor is kept for
+    the backward, and none is made in inference."""
+    return _NeighbourSum.apply(x, None, edge_index[0], edge_index[1])
+
+
+def gin_update(conv: nn.Module, x: Tensor, aggregate: Tensor) -> Tensor:
+    r"""``MLP((1 + eps) x + aggregate)`` with ``conv.nn`` and ``conv.eps`` of a PyG
+    ``GINConv``/``GINEConv``.
+
+    Without autograd, with a row-wise MLP (:func:`~graphformers.utils.chunks.is_rowwise`)
+    and more rows than one chunk, it runs in row chunks, in place on
+    ``aggregate`` (which the caller hands over): no ``[N, C]`` temporaries.
+    Otherwise it is the plain composition."""
+    mlp = conv.nn
+    N = aggregate.size(0)
+    width = max([aggregate.size(1)] + [m.out_features for m in mlp.modules() if isinstance(m, nn.Linear)])
+    chunks = list(row_chunks(N, width))
+    if len(chunks) == 1 or needs_autograd(conv, x, aggregate) or not is_rowwise(mlp):
+        return mlp(aggregate + (1 + conv.eps) * x)
+    alpha = float(1 + conv.eps)
+    out = aggregate
+    for i, rows in enumerate(chunks):
+        part = mlp(aggregate[rows].add_(x[rows], alpha=alpha))
+        if i == 0 and part.size(1) != aggregate.size(1):  # the MLP changes the width
+            out = aggregate.new_empty(N, part.size(1))
+        out[rows] = part
+    return out
 
 
 class GINE(LocalMessagePassing):
@@ -129,9 +169,54 @@ class GINE(LocalMessagePassing):
         self._check_width("edge_attr", edge_attr, self.edge_dim)
         conv = self.conv
         edge = edge_attr if conv.lin is None else conv.lin(edge_attr)
-        out = gine_aggregate(x, edge, edge_index) + (1 + conv.eps) * x
-        return conv.nn(out), edge_attr
+        return gin_update(conv, x, gine_aggregate(x, edge, edge_index)), edge_attr
 
     def __repr__(self) -> str:
         mlp = f", mlp={self.conv.nn}" if self.custom_mlp else ""
         return f"{type(self).__name__}({self.channels}, edge_dim={self.edge_dim}, train_eps={self.train_eps}{mlp})"
+
+
+class GIN(LocalMessagePassing):
+    r"""GIN conv from Xu et al., `"How Powerful are Graph Neural Networks?"
+    <https://arxiv.org/abs/1810.00826>`_ (ICLR 2019), one of the local modules
+    of GraphGPS (Rampášek et al., NeurIPS 2022) for graphs without edge features:
+
+    .. math::
+        \mathbf{x}'_i = \mathrm{MLP}\Big((1 + \epsilon)\,\mathbf{x}_i +
+        \sum_{j \in \mathcal{N}(i)} \mathbf{x}_j\Big)
+
+    The PyG conv is kept as :attr:`conv` (a :class:`torch_geometric.nn.GINConv`),
+    so weights copy to and from it by ``state_dict``. The sum runs as
+    :func:`neighbour_sum` (no ``[E, C]`` tensor kept for the backward); in
+    inference it and a row-wise MLP run in chunks (:mod:`graphformers.utils.chunks`),
+    so a graph of a million nodes needs no edge- or node-sized temporaries.
+    ``edge_attr`` is ignored and passed through.
+
+    Args:
+        channels: node width ``C`` (input and output).
+        mlp: the MLP applied after aggregation (default: :func:`gps_mlp`).
+        train_eps: learn :math:`\epsilon` (default: ``False``, :math:`\epsilon = 0`).
+
+    Shapes:
+        x ``[N, C]``, edge_index ``[2, E]`` -> (``[N, C]`` update, ``edge_attr`` unchanged).
+    """
+
+    def __init__(self, channels: int, *, mlp: nn.Module | None = None, train_eps: bool = False) -> None:
+        super().__init__()
+        self.channels = channels
+        self.train_eps = train_eps
+        self.custom_mlp = mlp is not None
+        self.conv = GINConv(mlp if mlp is not None else gps_mlp(channels), train_eps=train_eps)
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: OptTensor = None) -> tuple[Tensor, OptTensor]:
+        self._check_width("x", x, self.channels)
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"{type(self).__name__}: 'edge_index' must have shape [2, E], got {list(edge_index.shape)}")
+        return gin_update(self.conv, x, neighbour_sum(x, edge_index)), edge_attr
+
+    def __repr__(self) -> str:
+        mlp = f", mlp={self.conv.nn}" if self.custom_mlp else ""
+        return f"{type(self).__name__}({self.channels}, train_eps={self.train_eps}{mlp})"
