@@ -5,15 +5,18 @@ Prints one JSON line per case and, last, a summary line with
 ``eval_peak_gib_20k``. ``--quick`` runs a reduced version in under 2 minutes
 (the 10^6-node scaling case is left to the full run).
 
-Scaling cases run twice, in fresh subprocesses: with the C library's default
-allocator settings, and with glibc told to keep freed memory for reuse
+Scaling cases (one GPS layer: the library's ``GIN`` + linear attention, eval
+forward without autograd) run twice, in fresh subprocesses: with the C
+library's default allocator settings, which decide ``linear_scaling_flat_within_2x``,
+and with glibc told to keep freed memory for reuse
 (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``, see ``mallopt(3)``; the
 effect PyTorch's CPU tuning guide gets from jemalloc or tcmalloc). By default
 glibc serves every block over 32 MiB by a fresh ``mmap`` and unmaps it on free,
-so at 10^6 nodes each forward page-faults in all its 256 MiB-2.5 GiB tensors
-again; that kernel work, not the layer, is what grows per node. Each child also
-times a bare sum aggregation (``index_select`` + ``index_add_`` over the same
-edges) as a reference for what the memory system alone does per node.
+so a forward that made ``[N, C]`` temporaries would page-fault them in again on
+every call at 10^6 nodes; the layer avoids that by running its row-wise parts
+in node chunks (``graphformers.utils.chunks``). Each child also times a bare
+sum aggregation (``index_select`` + ``index_add_`` over the same edges, one
+``[E, C]`` gather) as a reference for what the memory system alone does per node.
 
 Memory is the peak resident set size a forward adds above what the process held
 just before it, measured in a fresh subprocess per case: the kernel's peak-RSS
@@ -39,12 +42,11 @@ import time
 import torch
 from torch import nn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import GINConv, GINEConv, GPSConv
+from torch_geometric.nn import GINEConv, GPSConv
 
 from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention
 from graphformers.blocks.gps import GPSLayer
-from graphformers.local.base import PyGConv
-from graphformers.local.gine import GINE
+from graphformers.local.gine import GIN, GINE
 
 C, HEADS = 64, 4
 
@@ -143,8 +145,8 @@ def _memory_child(spec: dict) -> None:
         raise ValueError(f"edge_dim must be 0 (GIN, no edge features) or {C} (GINE), got {spec['edge_dim']}")
     if impl == "ours":
         layer: nn.Module = ours(kind)
-        if not spec["edge_dim"]:  # no edge features: GIN through the adapter
-            layer.local = PyGConv(GINConv(nn.Sequential(nn.Linear(C, C), nn.ReLU(), nn.Linear(C, C))), C)
+        if not spec["edge_dim"]:  # no edge features: the library's GIN
+            layer.local = GIN(C)
     else:
         layer = pyg(kind)
     layer.eval() if mode == "eval" else layer.train()
@@ -258,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     # memory from 10^5 up: the 10^4 case is below allocator noise
     memory_ratio = ratio(scaling["default"], "bytes_per_node", skip=1)
     flat = None
-    if time_ratio["reuse"] is not None and memory_ratio is not None:
-        flat = time_ratio["reuse"] <= 2.0 and memory_ratio <= 2.0
+    if time_ratio["default"] is not None and memory_ratio is not None:
+        flat = time_ratio["default"] <= 2.0 and memory_ratio <= 2.0
     emit({
         "speedup_full_vs_pyg": speed["full"],
         "speedup_full_vs_pyg_of_medians": speed_median["full"],
@@ -267,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_performer_vs_pyg_performer": speed["performer"],
         "eval_peak_gib_20k": mem20k.get("peak_added_gib"),
         "linear_scaling_flat_within_2x": flat,
-        "linear_scaling_time_ratio": time_ratio["reuse"],
-        "linear_scaling_time_ratio_default_allocator": time_ratio["default"],
+        "linear_scaling_time_ratio": time_ratio["default"],
+        "linear_scaling_time_ratio_reuse_allocator": time_ratio["reuse"],
         "aggregation_time_ratio_default_allocator": ratio(scaling["default"], "aggregation_us_per_node"),
         "linear_scaling_memory_ratio": memory_ratio,
     })

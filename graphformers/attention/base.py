@@ -19,10 +19,67 @@ encodings in the global branch (structural biases, BigBird-style sparsity).
 
 from __future__ import annotations
 
+from typing import Iterator
+
+import torch
 from torch import Tensor, nn
 
 from graphformers.attention.packed import dense_slots, padding_mask
 from graphformers.typing import OptTensor
+from graphformers.utils.chunks import row_chunks
+
+
+Layout = tuple[Tensor, Tensor, int]
+
+
+def pad_rows(rows: Tensor, layout: Layout) -> tuple[Tensor, OptTensor]:
+    """Flat ``[N, F]`` -> padded ``[B, L, F]`` and its ``[B, L]`` mask of real nodes.
+
+    ``layout`` is ``dense_slots(batch)``. Graphs of equal size give a view and
+    mask ``None``; otherwise padding rows are zeros."""
+    slot, counts, length = layout
+    B = counts.numel()
+    if B * length == rows.size(0):
+        return rows.view(B, length, -1), None
+    dense = rows.new_zeros(B * length, rows.size(-1)).index_copy(0, slot, rows).view(B, length, -1)
+    return dense, padding_mask(counts, length)
+
+
+def unpad_rows(dense: Tensor, layout: Layout) -> Tensor:
+    """Padded ``[B, L, F]`` -> flat ``[N, F]`` (the inverse of :func:`pad_rows`)."""
+    slot, counts, length = layout
+    flat = dense.reshape(counts.numel() * length, -1)
+    return flat if flat.size(0) == slot.numel() else flat.index_select(0, slot)
+
+
+def chunk_layouts(x: Tensor, batch: OptTensor, width: int | None) -> Iterator[tuple[slice, slice, Layout]]:
+    """Cut the nodes of ``x [N, *]`` into row chunks (:func:`~graphformers.utils.chunks.row_chunks`
+    for temporaries ``width`` wide; ``None`` = one chunk) and lay out each.
+
+    Yields:
+        ``(rows, graphs, layout)``: the chunk's node slice, the slice of graph
+        ids it touches (a graph may span several chunks) and ``dense_slots`` of
+        its nodes, numbered from the first graph it touches.
+
+    Raises:
+        ValueError: ``batch`` is not sorted (also across chunks).
+    """
+    num_rows = x.size(0)
+    if num_rows == 0:
+        return
+    chunks = row_chunks(num_rows, width) if width is not None else iter([slice(0, num_rows)])
+    last = 0
+    for rows in chunks:
+        if batch is None:
+            n = rows.stop - rows.start
+            yield rows, slice(0, 1), (torch.arange(n, device=x.device), torch.tensor([n], device=x.device), n)
+            continue
+        ids = batch[rows]
+        first = int(ids[0])
+        if first < last:
+            raise ValueError(f"'batch' must be sorted (PyG convention); it decreases at node {rows.start}")
+        last = int(ids[-1])
+        yield rows, slice(first, last + 1), dense_slots(ids - first, last - first + 1)
 
 
 class GlobalAttention(nn.Module):
@@ -86,11 +143,7 @@ class GlobalAttention(nn.Module):
         The projections run on the flat ``[N, C]`` features; only the attention
         core sees the padded ``[B, L, 3C]`` layout, so padding costs no matmuls.
         """
-        if x.dim() != 2 or x.size(-1) != self.channels:
-            raise ValueError(f"{type(self).__name__}: expected x of shape [N, {self.channels}], got {tuple(x.shape)}")
-        if batch is not None and tuple(batch.shape) != (x.size(0),):
-            raise ValueError(f"{type(self).__name__}: 'batch' must have shape [{x.size(0)}] (one entry per node), "
-                             f"got {list(batch.shape)}")
+        self._check_input(x, batch)
         self._check_masks(attn_mask, attn_bias)
         qkv = self.in_proj(x)
         if batch is None:
@@ -114,14 +167,36 @@ class GlobalAttention(nn.Module):
         a view when all graphs have the same size), runs :meth:`attend` and
         un-pads. Subclasses may override it with a faster path for some inputs.
         """
-        slot, counts, length = layout
-        B = counts.numel()
-        if B * length == qkv.size(0):  # equal-size graphs: a view, no padding; kernels take their fast paths
-            out = self.attend(qkv.view(B, length, -1), None, attn_mask=attn_mask, attn_bias=attn_bias)
-            return out.reshape(-1, self.channels)
-        dense = qkv.new_zeros(B * length, qkv.size(-1)).index_copy(0, slot, qkv).view(B, length, -1)
-        out = self.attend(dense, padding_mask(counts, length), attn_mask=attn_mask, attn_bias=attn_bias)
-        return out.reshape(B * length, self.channels).index_select(0, slot)
+        dense, mask = pad_rows(qkv, layout)  # equal-size graphs: a view, mask None; kernels take fast paths
+        return unpad_rows(self.attend(dense, mask, attn_mask=attn_mask, attn_bias=attn_bias), layout)
+
+    # ------------------------------------------------------------------ inference in node chunks
+
+    @property
+    def summarizes(self) -> bool:
+        """Whether this module implements :meth:`summarize` and :meth:`query`:
+        inference in two passes over chunks of nodes, each graph's keys and
+        values reduced to a fixed-size summary (kernel attention). A layer
+        then never holds ``[N, 3C]`` projections of a huge graph."""
+        return False
+
+    def summarize(self, x: Tensor, batch: OptTensor, num_graphs: int) -> Tensor:
+        """First pass: the per-graph summary of keys and values of ``x [N, C]``,
+        computed over row chunks (:func:`chunk_layouts`). No autograd."""
+        raise NotImplementedError(f"{type(self).__name__} has no summary (see 'summarizes')")
+
+    def query(self, x: Tensor, batch: OptTensor, state: Tensor) -> Tensor:
+        """Second pass: the output ``[n, C]`` (after ``out_proj``) of the nodes
+        ``x [n, C]`` of one chunk, ``batch [n]`` their graph ids, ``state`` from
+        :meth:`summarize` on all nodes."""
+        raise NotImplementedError(f"{type(self).__name__} has no summary (see 'summarizes')")
+
+    def _check_input(self, x: Tensor, batch: OptTensor) -> None:
+        if x.dim() != 2 or x.size(-1) != self.channels:
+            raise ValueError(f"{type(self).__name__}: expected x of shape [N, {self.channels}], got {tuple(x.shape)}")
+        if batch is not None and tuple(batch.shape) != (x.size(0),):
+            raise ValueError(f"{type(self).__name__}: 'batch' must have shape [{x.size(0)}] (one entry per node), "
+                             f"got {list(batch.shape)}")
 
     def _check_masks(self, attn_mask: OptTensor, attn_bias: OptTensor) -> None:
         if (attn_mask is not None or attn_bias is not None) and not self.supports_attn_bias:

@@ -23,9 +23,14 @@ class FeatureMap(nn.Module):
     """Base class. ``forward(x, is_query, mask)`` maps ``x [B, L, H, D]`` to
     ``[B, L, H, M]``; ``mask`` is ``[B, L, 1, 1]`` bool (``True`` = real node) or
     ``None``; features of padded keys may be anything: :class:`KernelAttention`
-    zeroes them."""
+    zeroes them.
+
+    ``rowwise`` says whether every row's features depend on that row alone (so
+    keys may be mapped in chunks of nodes, :meth:`KernelAttention.summarize`);
+    FAVOR+'s key stabiliser is a maximum over the graph, so it is not."""
 
     num_features: int
+    rowwise: bool = False
 
     def forward(self, x: Tensor, is_query: bool, mask: OptTensor = None) -> Tensor:
         raise NotImplementedError
@@ -37,6 +42,8 @@ class FeatureMap(nn.Module):
 class EluFeatureMap(FeatureMap):
     r""":math:`\phi(x) = \mathrm{elu}(x) + 1` (Katharopoulos et al., "Transformers
     are RNNs", ICML 2020). Deterministic; ``M = D``."""
+
+    rowwise = True
 
     def __init__(self, head_channels: int) -> None:
         super().__init__()

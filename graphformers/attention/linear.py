@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from graphformers.attention.base import GlobalAttention
+from graphformers.attention.base import GlobalAttention, chunk_layouts, pad_rows, unpad_rows
 from graphformers.attention.kernels import EluFeatureMap, FavorPlusFeatureMap, FeatureMap
 from graphformers.typing import OptTensor
 
@@ -65,26 +65,63 @@ class KernelAttention(GlobalAttention):
         self, qkv: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None
     ) -> Tensor:
         B, L, _ = qkv.shape
-        H, D, C = self.heads, self.head_channels, self.channels
+        H, D = self.heads, self.head_channels
         # node-major strided views of the projection, (B, L, H, D) each: no copies
         q, k, v = qkv.view(B, L, 3, H, D).unbind(2)
         key_mask = None if mask is None else mask.view(B, L, 1, 1)
         phi_q = self.feature_map(q, True, key_mask)  # (B, L, H, M)
+        out = self._read(phi_q, self._summary(k, v, key_mask))
+        return nn.functional.dropout(out, self.dropout, self.training)
+
+    def _summary(self, k: Tensor, v: Tensor, key_mask: OptTensor) -> Tensor:
+        """Per graph and head ``[sum_j phi(k_j) v_j^T | sum_j phi(k_j)]``, ``(B, H, M, D+1)``
+        (numerator and normaliser then come from one matmul); ``k``, ``v`` ``(B, L, H, D)``."""
         phi_k = self.feature_map(k, False, key_mask)
         if key_mask is not None:
             phi_k = phi_k.masked_fill(~key_mask, 0.0)
-        # per graph and head: [sum_j phi(k_j) v_j^T | sum_j phi(k_j)], so that one
-        # matmul gives numerator and normaliser together
         kv = torch.matmul(phi_k.permute(0, 2, 3, 1), v.transpose(1, 2))  # (B, H, M, D)
-        kvz = torch.cat([kv, phi_k.sum(dim=1).unsqueeze(-1)], dim=-1)  # (B, H, M, D+1)
+        return torch.cat([kv, phi_k.sum(dim=1).unsqueeze(-1)], dim=-1)
+
+    def _read(self, phi_q: Tensor, kvz: Tensor) -> Tensor:
+        """``phi_q (B, L, H, M)``, ``kvz (B, H, M, D+1)`` -> ``(B, L, C)``."""
+        B, L, H, _ = phi_q.shape
+        D = self.head_channels
         num = torch.matmul(phi_q.transpose(1, 2), kvz)  # (B, H, L, D+1)
         if num.requires_grad:  # (never under no_grad / inference_mode)
-            out = (num[..., :D] / (num[..., D:] + self.eps)).transpose(1, 2).reshape(B, L, C)
-        else:  # inference: divide and lay out node-major in one pass (out= has no autograd)
-            out = qkv.new_empty(B, L, H, D)
-            torch.div(num[..., :D], num[..., D:] + self.eps, out=out.transpose(1, 2))
-            out = out.view(B, L, C)
-        return nn.functional.dropout(out, self.dropout, self.training)
+            return (num[..., :D] / (num[..., D:] + self.eps)).transpose(1, 2).reshape(B, L, H * D)
+        # inference: divide and lay out node-major in one pass (out= has no autograd)
+        out = phi_q.new_empty(B, L, H, D)
+        torch.div(num[..., :D], num[..., D:] + self.eps, out=out.transpose(1, 2))
+        return out.view(B, L, H * D)
+
+    # ------------------------------------------------------------------ inference in node chunks
+
+    @property
+    def summarizes(self) -> bool:
+        return self.feature_map.rowwise
+
+    def summarize(self, x: Tensor, batch: OptTensor, num_graphs: int) -> Tensor:
+        C, H, D = self.channels, self.heads, self.head_channels
+        weight = self.in_proj.weight[C:]
+        bias = None if self.in_proj.bias is None else self.in_proj.bias[C:]
+        state = x.new_zeros(num_graphs, H, self.feature_map.num_features, D + 1)
+        for rows, graphs, layout in chunk_layouts(x, batch, max(2 * C, H * self.feature_map.num_features)):
+            kv = nn.functional.linear(x[rows], weight, bias).view(-1, 2 * C)
+            dense, mask = pad_rows(kv, layout)
+            k, v = dense.view(*dense.shape[:2], 2, H, D).unbind(2)
+            state[graphs] += self._summary(k, v, None if mask is None else mask.view(*mask.shape, 1, 1))
+        return state
+
+    def query(self, x: Tensor, batch: OptTensor, state: Tensor) -> Tensor:
+        C, H, D = self.channels, self.heads, self.head_channels
+        weight = self.in_proj.weight[:C]
+        bias = None if self.in_proj.bias is None else self.in_proj.bias[:C]
+        ((_, graphs, layout),) = chunk_layouts(x, batch, None)
+        dense, mask = pad_rows(nn.functional.linear(x, weight, bias), layout)
+        key_mask = None if mask is None else mask.view(*mask.shape, 1, 1)
+        phi_q = self.feature_map(dense.view(*dense.shape[:2], H, D), True, key_mask)
+        out = unpad_rows(self._read(phi_q, state[graphs]), layout)
+        return self.out_proj(out)
 
     def extra_repr_args(self) -> str:
         return f"{self.channels}, heads={self.heads}, feature_map={self.feature_map}"

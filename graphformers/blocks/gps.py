@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -12,6 +13,7 @@ from graphformers.blocks.feed_forward import FeedForward
 from graphformers.local.base import LocalMessagePassing
 from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
+from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -100,6 +102,8 @@ class GPSLayer(nn.Module):
     ) -> tuple[Tensor, OptTensor]:
         if x.dim() != 2 or x.size(1) != self.channels:
             raise ValueError(f"GPSLayer({self.channels}): expected x of shape [N, {self.channels}], got {tuple(x.shape)}")
+        if attn_mask is None and attn_bias is None and self._runs_in_chunks(x, edge_attr):
+            return self._forward_in_chunks(x, edge_index, batch, edge_attr)
         branches = []
         if self.local is not None:
             h, edge_attr = self.local(x, edge_index, edge_attr)
@@ -111,6 +115,52 @@ class GPSLayer(nn.Module):
             branches.append(self.norm_attn(x + h))
         out = branches[0] if len(branches) == 1 else branches[0] + branches[1]
         out = self.norm_out(out + self.ffn(out))
+        return out, edge_attr
+
+    def _chunk_width(self) -> int:
+        """The widest row of any temporary of the row-wise parts (``3C`` or the FFN's inner width)."""
+        widths = [m.out_features for m in self.ffn.modules() if isinstance(m, nn.Linear)]
+        return max([3 * self.channels, *widths])
+
+    def _runs_in_chunks(self, x: Tensor, edge_attr: OptTensor) -> bool:
+        """Inference in node chunks applies: no autograd, eval mode, more nodes
+        than one chunk, attention with a summary, and row-wise FFN and norms."""
+        if self.training or x.size(0) <= next(row_chunks(x.size(0), self._chunk_width())).stop:
+            return False
+        if self.attn is not None and not self.attn.summarizes:
+            return False
+        parts = (self.ffn, self.norm_local, self.norm_attn, self.norm_out)
+        return all(is_rowwise(m) for m in parts if m is not None) and not needs_autograd(self, x, edge_attr)
+
+    def _forward_in_chunks(
+        self, x: Tensor, edge_index: Tensor, batch: OptTensor, edge_attr: OptTensor
+    ) -> tuple[Tensor, OptTensor]:
+        r"""The same function as :meth:`forward` for large inputs without autograd:
+        the local module runs once on all nodes; the attention makes its
+        per-graph summary in a first pass over node chunks
+        (:meth:`~graphformers.attention.base.GlobalAttention.summarize`); then
+        attention read-out, residuals, norms and FFN run chunk by chunk into the
+        output. Apart from the local module's output and the layer's output, no
+        ``[N, *]`` tensor is made (see :mod:`graphformers.utils.chunks`)."""
+        h_local = None
+        if self.local is not None:
+            h_local, edge_attr = self.local(x, edge_index, edge_attr)
+        state = None
+        if self.attn is not None:
+            self.attn._check_input(x, batch)
+            num_graphs = 1 if batch is None else int(batch[-1]) + 1
+            state = self.attn.summarize(x, batch, num_graphs)
+        out = torch.empty_like(x)
+        for rows in row_chunks(x.size(0), self._chunk_width()):
+            xr = x[rows]
+            branches = []
+            if h_local is not None:
+                branches.append(self.norm_local(xr + h_local[rows]))
+            if self.attn is not None:
+                h = self.attn.query(xr, None if batch is None else batch[rows], state)
+                branches.append(self.norm_attn(xr + h))
+            h = branches[0] if len(branches) == 1 else branches[0] + branches[1]
+            out[rows] = self.norm_out(h + self.ffn(h))
         return out, edge_attr
 
     def __repr__(self) -> str:

@@ -126,3 +126,55 @@ def test_bad_input_and_edge_cases():
     for g in graphs((1,)) + [random_graph(4, 0, channels=C, edge_dim=4)]:
         out = run(layer, Batch.from_data_list([g]))
         assert out.shape == (g.num_nodes, C) and torch.isfinite(out).all()
+
+
+def _with_running_stats(layer: GPSLayer) -> GPSLayer:
+    """Eval mode with non-trivial BatchNorm running statistics."""
+    g = torch.Generator().manual_seed(1)
+    for norm in (layer.norm_local, layer.norm_attn, layer.norm_out):
+        if norm is not None:
+            norm.module.running_mean.copy_(torch.rand(C, generator=g) - 0.5)
+            norm.module.running_var.copy_(torch.rand(C, generator=g) + 0.5)
+    return layer.eval()
+
+
+@pytest.mark.parametrize("local", ["gin", "gine", "pyg", "none"])
+@pytest.mark.parametrize("attn", ["linear", "none"])
+def test_inference_in_node_chunks_equals_the_whole_forward(monkeypatch, local, attn):
+    import graphformers.utils.chunks as chunks_module
+    from graphformers.local.gine import GIN
+
+    if local == attn == "none":
+        return
+    torch.manual_seed(0)
+    locals_ = {"gin": lambda: GIN(C), "gine": lambda: GINE(C, edge_dim=4), "pyg": gine, "none": lambda: None}
+    layer = _with_running_stats(GPSLayer(C, locals_[local](), ATTN[attn]()))
+    data = Batch.from_data_list(graphs([7, 1, 12, 5]))
+    expected = run(layer, data)  # parameters need gradients: the whole forward
+    monkeypatch.setattr(chunks_module, "INFERENCE_CHUNK_ELEMENTS", 4 * 3 * C)  # 4 nodes per chunk
+    with torch.no_grad():
+        assert layer._runs_in_chunks(data.x, data.edge_attr)
+        out = run(layer, data)
+        one = layer(data[2].x, data[2].edge_index, None, edge_attr=data[2].edge_attr)[0]  # no batch vector
+    torch.testing.assert_close(out, expected.detach(), atol=2e-6, rtol=0)
+    torch.testing.assert_close(one, expected[8:20].detach(), atol=2e-6, rtol=0)
+
+
+def test_node_chunks_only_where_they_give_the_same_function(monkeypatch):
+    import graphformers.utils.chunks as chunks_module
+    from torch_geometric.nn import GraphNorm
+
+    data = Batch.from_data_list(graphs([7, 12]))
+    monkeypatch.setattr(chunks_module, "INFERENCE_CHUNK_ELEMENTS", 4 * 3 * C)
+    layer = _with_running_stats(GPSLayer(C, gine(), LinearAttention(C, heads=4)))
+    with torch.no_grad():
+        assert layer._runs_in_chunks(data.x, data.edge_attr)
+        assert not layer.train()._runs_in_chunks(data.x, data.edge_attr)  # BatchNorm uses batch statistics
+        layer.eval()
+        assert not layer._runs_in_chunks(data.x[:4], data.edge_attr)  # one chunk: the whole forward
+    assert not layer._runs_in_chunks(data.x, data.edge_attr)  # autograd
+    with torch.no_grad():
+        assert not GPSLayer(C, gine(), PerformerAttention(C, heads=4)).eval()._runs_in_chunks(data.x, None)
+        assert not GPSLayer(C, gine(), MultiheadAttention(C, heads=4)).eval()._runs_in_chunks(data.x, None)
+        graph_norm = GPSLayer(C, gine(), LinearAttention(C, heads=4), norm=GraphNorm).eval()
+        assert not graph_norm._runs_in_chunks(data.x, None)  # not row-wise: would change the function
