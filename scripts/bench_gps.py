@@ -24,9 +24,14 @@ counter (``VmHWM``) is reset through ``/proc/self/clear_refs`` right before the
 forward and read after it (CPU allocations are invisible to ``torch.cuda``
 statistics and to ``tracemalloc``).
 
+``--train-nodes N`` instead times forward+backward steps of that scaling layer
+on one graph of ``N`` nodes under both allocator settings (training keeps every
+activation, so there the allocator setting matters; README's large-graph tip).
+
 Usage::
 
     python scripts/bench_gps.py [--quick] [--threads 2]
+    python scripts/bench_gps.py --train-nodes 1000000 [--train-steps 6]
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from torch_geometric.nn import GINEConv, GPSConv
 
 from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention
 from graphformers.blocks.gps import GPSLayer
+from graphformers.cli.args import positive_int
 from graphformers.local.gine import GIN, GINE
 
 C, HEADS = 64, 4
@@ -157,10 +163,11 @@ def _memory_child(spec: dict) -> None:
         out = layer(data.x, data.edge_index, batch, **kwargs)
     after = _status_kib("VmHWM")
     del out
-    # later forwards: time (thread pools and lazy init warmed up); the minimum over a few
-    # repetitions for the small cases, whose milliseconds are sensitive to other load
+    # later forwards: time (thread pools and lazy init warmed up), the minimum over the same
+    # number of repetitions for every size (more at small sizes would catch the machine's
+    # fast moments more often there and bias the scaling ratio upwards)
     elapsed = float("inf")
-    reps = spec.get("time_reps") or (20 if n <= 10_000 else 5 if n <= 100_000 else 2)
+    reps = spec.get("time_reps") or 5
     for _ in range(reps):
         t0 = time.perf_counter()
         with torch.no_grad():
@@ -177,6 +184,30 @@ def _memory_child(spec: dict) -> None:
         aggregate = min(aggregate, time.perf_counter() - t0)
     print(json.dumps({"peak_added_gib": (after - before) / 2**20, "seconds": elapsed,
                       "aggregation_seconds": aggregate}))
+
+
+def _train_child(spec: dict) -> None:
+    """Runs in a subprocess: seconds of ``spec["steps"]`` forward+backward steps of the
+    scaling layer (GIN + linear attention) on one graph of ``spec["n"]`` nodes, and the
+    peak resident memory the first step adds."""
+    torch.manual_seed(0)
+    n = spec["n"]
+    data = random_big_graph(n, spec["degree"])
+    layer = ours("linear")
+    layer.local = GIN(C)
+    layer.train()
+    batch = torch.zeros(n, dtype=torch.long)
+    seconds, peak = [], 0.0
+    for step in range(spec["steps"]):
+        before = _reset_peak_rss()
+        t0 = time.perf_counter()
+        out, _ = layer(data.x, data.edge_index, batch)
+        out.sum().backward()
+        seconds.append(time.perf_counter() - t0)
+        if step == 0:
+            peak = (_status_kib("VmHWM") - before) / 2**20
+        del out
+    print(json.dumps({"step_seconds": seconds, "peak_added_gib": peak}))
 
 
 #: glibc settings that keep freed memory for reuse instead of returning it to the
@@ -196,6 +227,22 @@ def memory_case(spec: dict, timeout: float, env: dict[str, str] | None = None) -
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def train_steps(n: int, steps: int) -> int:
+    """The ``--train-nodes`` mode: one JSON line per allocator, then the ratio of the
+    steady-state (minimum) step times."""
+    best = {}
+    for allocator, env in (("default", None), ("reuse", REUSE_ALLOCATOR_ENV)):
+        spec = {"n": n, "degree": 10, "mode": "train_step", "steps": steps}
+        rec = memory_case(spec, timeout=3600, env=env)
+        emit({"case": "train_step_linear", "n": n, "allocator": allocator, **rec})
+        if "error" in rec:
+            return 1
+        best[allocator] = min(rec["step_seconds"])
+    emit({"train_step_seconds_default": best["default"], "train_step_seconds_reuse": best["reuse"],
+          "reuse_speedup": best["default"] / best["reuse"]})
+    return 0
+
+
 def emit(record: dict) -> None:
     print(json.dumps(record), flush=True)
 
@@ -204,12 +251,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced run, under 2 minutes")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train-nodes", type=positive_int, metavar="N",
+                        help="instead of the benchmark: forward+backward steps of the scaling layer on one "
+                             "graph of N nodes, with glibc's default allocator settings and with memory reuse")
+    parser.add_argument("--train-steps", type=positive_int, default=6, help="steps per allocator (default 6)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.child:
-        _memory_child(json.loads(args.child))
+        spec = json.loads(args.child)
+        _train_child(spec) if spec["mode"] == "train_step" else _memory_child(spec)
         return 0
+    if args.train_nodes:
+        return train_steps(args.train_nodes, args.train_steps)
 
     torch.manual_seed(0)
     batch = molecule_batch(128)

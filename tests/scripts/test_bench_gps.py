@@ -45,3 +45,15 @@ def test_scaling_child_reports_aggregation_reference_under_both_allocators(load_
         assert rec["seconds"] > 0 and rec["aggregation_seconds"] > 0
     bad = bench.memory_case({**spec, "edge_dim": 3}, timeout=120)
     assert "edge_dim must be 0" in bad["error"]
+
+
+def test_train_steps_mode_times_both_allocators(load_script, capsys):
+    import json
+
+    bench = load_script("bench_gps")
+    torch.set_num_threads(1)
+    assert bench.main(["--train-nodes", "500", "--train-steps", "2", "--threads", "1"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r.get("allocator") for r in lines[:2]] == ["default", "reuse"]
+    assert all(len(r["step_seconds"]) == 2 and r["peak_added_gib"] >= 0 for r in lines[:2])
+    assert lines[2]["reuse_speedup"] == lines[2]["train_step_seconds_default"] / lines[2]["train_step_seconds_reuse"]
