@@ -6,17 +6,20 @@ Prints one JSON line per case and, last, a summary line with
 (the 10^6-node scaling case is left to the full run).
 
 Scaling cases (one GPS layer: the library's ``GIN`` + linear attention, eval
-forward without autograd) run twice, in fresh subprocesses: with the C
-library's default allocator settings, which decide ``linear_scaling_flat_within_2x``,
-and with glibc told to keep freed memory for reuse
-(``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``, see ``mallopt(3)``; the
-effect PyTorch's CPU tuning guide gets from jemalloc or tcmalloc). By default
-glibc serves every block over 32 MiB by a fresh ``mmap`` and unmaps it on free,
-so a forward that made ``[N, C]`` temporaries would page-fault them in again on
-every call at 10^6 nodes; the layer avoids that by running its row-wise parts
-in node chunks (``graphformers.utils.chunks``). Each child also times a bare
-sum aggregation (``index_select`` + ``index_add_`` over the same edges, one
-``[E, C]`` gather) as a reference for what the memory system alone does per node.
+forward without autograd) run with the C library's default allocator settings,
+which decide ``linear_scaling_flat_within_2x``, and with glibc told to keep freed
+memory for reuse (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``, see
+``mallopt(3)``; the effect PyTorch's CPU tuning guide gets from jemalloc or
+tcmalloc). By default glibc serves every block over 32 MiB by a fresh ``mmap``
+and unmaps it on free, so a forward that made ``[N, C]`` temporaries would
+page-fault them in again on every call at 10^6 nodes; the layer avoids that by
+running its row-wise parts in node chunks (``graphformers.utils.chunks``).
+Memory is measured in a fresh process per size; time in one process per
+allocator setting holding all sizes, measured in interleaved rounds (one forward
+per size per round, the minimum per size), so that a slow phase of the machine
+hits every size alike. A bare sum aggregation (``index_select`` + ``index_add_``
+over the same edges, one ``[E, C]`` gather) is timed the same way, as a
+reference for what the memory system alone does per node.
 
 Memory is the peak resident set size a forward adds above what the process held
 just before it, measured in a fresh subprocess per case: the kernel's peak-RSS
@@ -163,27 +166,56 @@ def _memory_child(spec: dict) -> None:
         out = layer(data.x, data.edge_index, batch, **kwargs)
     after = _status_kib("VmHWM")
     del out
-    # later forwards: time (thread pools and lazy init warmed up), the minimum over the same
-    # number of repetitions for every size (more at small sizes would catch the machine's
-    # fast moments more often there and bias the scaling ratio upwards)
+    # later forwards: time (thread pools and lazy init warmed up)
     elapsed = float("inf")
-    reps = spec.get("time_reps") or 5
-    for _ in range(reps):
+    for _ in range(spec.get("time_reps", 1)):
         t0 = time.perf_counter()
         with torch.no_grad():
             out = layer(data.x, data.edge_index, batch, **kwargs)
         elapsed = min(elapsed, time.perf_counter() - t0)
     out = out[0] if isinstance(out, tuple) else out
     assert torch.isfinite(out).all()
-    del out
-    src, dst = data.edge_index
-    aggregate = float("inf")
-    for _ in range(reps):
+    print(json.dumps({"peak_added_gib": (after - before) / 2**20, "seconds": elapsed}))
+
+
+def scaling_layer() -> GPSLayer:
+    """The scaling cases' layer: the library's GIN (no edge features) + linear attention."""
+    layer = ours("linear")
+    layer.local = GIN(C)
+    return layer
+
+
+def _scaling_time_child(spec: dict) -> None:
+    """Runs in a subprocess: microseconds per node of the scaling layer's eval forward
+    and of a bare sum aggregation over the same edges, on one graph of each size in
+    ``spec["sizes"]``. The sizes are measured in interleaved rounds (one forward of
+    each per round), the minimum per size over ``spec["rounds"]`` rounds, so that a
+    slow phase of the machine hits every size alike (as the alternating repetitions
+    of the molecule-batch comparison do)."""
+    torch.manual_seed(0)
+    layer = scaling_layer().eval()
+    graphs = {n: random_big_graph(n, spec["degree"]) for n in spec["sizes"]}
+    batches = {n: torch.zeros(n, dtype=torch.long) for n in graphs}
+    best = {n: {"us_per_node": float("inf"), "aggregation_us_per_node": float("inf")} for n in graphs}
+
+    def timed(fn) -> float:
         t0 = time.perf_counter()
-        torch.zeros_like(data.x).index_add_(0, dst, data.x.index_select(0, src))
-        aggregate = min(aggregate, time.perf_counter() - t0)
-    print(json.dumps({"peak_added_gib": (after - before) / 2**20, "seconds": elapsed,
-                      "aggregation_seconds": aggregate}))
+        fn()
+        return time.perf_counter() - t0
+
+    with torch.no_grad():
+        for n, g in graphs.items():  # warm-up
+            out, _ = layer(g.x, g.edge_index, batches[n])
+            assert torch.isfinite(out).all()
+        for _ in range(spec["rounds"]):
+            for n, g in graphs.items():
+                src, dst = g.edge_index
+                t_layer = timed(lambda: layer(g.x, g.edge_index, batches[n]))
+                t_agg = timed(lambda: torch.zeros_like(g.x).index_add_(0, dst, g.x.index_select(0, src)))
+                rec = best[n]
+                rec["us_per_node"] = min(rec["us_per_node"], 1e6 * t_layer / n)
+                rec["aggregation_us_per_node"] = min(rec["aggregation_us_per_node"], 1e6 * t_agg / n)
+    print(json.dumps({str(n): rec for n, rec in best.items()}))
 
 
 def _train_child(spec: dict) -> None:
@@ -193,9 +225,7 @@ def _train_child(spec: dict) -> None:
     torch.manual_seed(0)
     n = spec["n"]
     data = random_big_graph(n, spec["degree"])
-    layer = ours("linear")
-    layer.local = GIN(C)
-    layer.train()
+    layer = scaling_layer().train()
     batch = torch.zeros(n, dtype=torch.long)
     seconds, peak = [], 0.0
     for step in range(spec["steps"]):
@@ -260,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.child:
         spec = json.loads(args.child)
-        _train_child(spec) if spec["mode"] == "train_step" else _memory_child(spec)
+        {"train_step": _train_child, "scaling_time": _scaling_time_child}.get(spec["mode"], _memory_child)(spec)
         return 0
     if args.train_nodes:
         return train_steps(args.train_nodes, args.train_steps)
@@ -289,17 +319,20 @@ def main(argv: list[str] | None = None) -> int:
     ref = memory_case({**spec, "n": ref_n, "impl": "pyg"}, timeout=300)
     emit({"case": "eval_memory_full", **spec, "n": ref_n, "impl": "pyg", **ref})
 
-    # linear-attention scaling, with the default allocator settings and with memory reuse
+    # linear-attention scaling, with the default allocator settings and with memory reuse:
+    # memory in a fresh process per size, time in one process per allocator (interleaved sizes)
     sizes = (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000)
     scaling: dict[str, list[dict]] = {"default": [], "reuse": []}
-    for n in sizes:
-        for allocator, env in (("default", None), ("reuse", REUSE_ALLOCATOR_ENV)):
+    for allocator, env in (("default", None), ("reuse", REUSE_ALLOCATOR_ENV)):
+        times = memory_case({"mode": "scaling_time", "sizes": list(sizes), "degree": 10, "rounds": 3 if args.quick else 5},
+                            timeout=1200, env=env)
+        for n in sizes:
             rec = memory_case({"n": n, "degree": 10, "attn": "linear", "impl": "ours", "mode": "eval", "edge_dim": 0},
                               timeout=600, env=env)
-            if "error" not in rec:
-                rec["us_per_node"] = 1e6 * rec["seconds"] / n
-                rec["bytes_per_node"] = rec["peak_added_gib"] * 2**30 / n
-                rec["aggregation_us_per_node"] = 1e6 * rec["aggregation_seconds"] / n
+            if "error" in times:
+                rec = {"error": times["error"]}
+            elif "error" not in rec:
+                rec = {**rec, **times[str(n)], "bytes_per_node": rec["peak_added_gib"] * 2**30 / n}
                 scaling[allocator].append(rec)
             emit({"case": "scaling_linear", "n": n, "allocator": allocator, **rec})
 

@@ -35,15 +35,20 @@ def test_memory_case_measures_a_forward_in_a_subprocess(load_script):
     assert rec["seconds"] > 0 and 0 <= rec["peak_added_gib"] < 1
 
 
-def test_scaling_child_reports_aggregation_reference_under_both_allocators(load_script):
+def test_scaling_time_child_interleaves_sizes_under_both_allocators(load_script):
     bench = load_script("bench_gps")
     torch.set_num_threads(1)
-    spec = {"n": 1000, "degree": 10, "attn": "linear", "impl": "ours", "mode": "eval", "edge_dim": 0}
+    spec = {"mode": "scaling_time", "sizes": [300, 1000], "degree": 10, "rounds": 2}
     for env in (None, bench.REUSE_ALLOCATOR_ENV):
         rec = bench.memory_case(spec, timeout=120, env=env)
         assert "error" not in rec, rec
-        assert rec["seconds"] > 0 and rec["aggregation_seconds"] > 0
-    bad = bench.memory_case({**spec, "edge_dim": 3}, timeout=120)
+        assert set(rec) == {"300", "1000"}
+        assert all(r["us_per_node"] > 0 and r["aggregation_us_per_node"] > 0 for r in rec.values())
+    mem = bench.memory_case({"n": 1000, "degree": 10, "attn": "linear", "impl": "ours", "mode": "eval",
+                             "edge_dim": 0}, timeout=120)
+    assert "error" not in mem and mem["seconds"] > 0
+    bad = bench.memory_case({**spec, "mode": "eval", "n": 1000, "attn": "linear", "impl": "ours", "edge_dim": 3},
+                            timeout=120)
     assert "edge_dim must be 0" in bad["error"]
 
 
