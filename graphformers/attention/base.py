@@ -143,7 +143,7 @@ class GlobalAttention(nn.Module):
         The projections run on the flat ``[N, C]`` features; only the attention
         core sees the padded ``[B, L, 3C]`` layout, so padding costs no matmuls.
         """
-        self._check_input(x, batch)
+        self.check_input(x, batch)
         self._check_masks(attn_mask, attn_bias)
         qkv = self.in_proj(x)
         if batch is None:
@@ -191,7 +191,9 @@ class GlobalAttention(nn.Module):
         :meth:`summarize` on all nodes."""
         raise NotImplementedError(f"{type(self).__name__} has no summary (see 'summarizes')")
 
-    def _check_input(self, x: Tensor, batch: OptTensor) -> None:
+    def check_input(self, x: Tensor, batch: OptTensor) -> None:
+        """Raise a ``ValueError`` naming the argument unless ``x`` is ``[N, C]`` and
+        ``batch`` is ``None`` or ``[N]``."""
         if x.dim() != 2 or x.size(-1) != self.channels:
             raise ValueError(f"{type(self).__name__}: expected x of shape [N, {self.channels}], got {tuple(x.shape)}")
         if batch is not None and tuple(batch.shape) != (x.size(0),):

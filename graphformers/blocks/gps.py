@@ -147,7 +147,7 @@ class GPSLayer(nn.Module):
             h_local, edge_attr = self.local(x, edge_index, edge_attr)
         state = None
         if self.attn is not None:
-            self.attn._check_input(x, batch)
+            self.attn.check_input(x, batch)
             num_graphs = 1 if batch is None else int(batch[-1]) + 1
             state = self.attn.summarize(x, batch, num_graphs)
         out = torch.empty_like(x)
