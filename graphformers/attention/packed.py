@@ -79,7 +79,10 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
         buf = qkv.new_zeros(3, H, B * L, D)
         buf.index_copy_(2, slot, qkv.view(N, 3, H, D).permute(1, 2, 0, 3))
         q, k, v = buf.view(3, H * B, L, D).unbind(0)
-        weights = torch.softmax(torch.baddbmm(key_bias, q, k.transpose(1, 2), alpha=D**-0.5), dim=-1)
+        # softmax in place on the fresh scores (the same arithmetic as torch.softmax): every
+        # buffer not allocated is one the C library need not map and fault in again
+        weights = torch.baddbmm(key_bias, q, k.transpose(1, 2), alpha=D**-0.5)
+        torch._softmax(weights, -1, False, out=weights)
         dropped = weights
         if dropout_p > 0.0:
             # the mask F.dropout would draw for weights laid out [B, H, L, L]
@@ -108,9 +111,10 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
             # dropped = weights * noise, noise in {0, 1/(1-p)}; a weight that underflowed
             # to 0 has zero score gradient whatever its noise
             grad_w = grad_w * torch.where(dropped != 0, 1.0 / (1.0 - dropout_p), 0.0)
-        grad_s = torch._softmax_backward_data(grad_w, weights, -1, weights.dtype)
+        grad_s = torch._softmax_backward_data(grad_w, weights, -1, weights.dtype, grad_input=grad_w)  # in place
         torch.bmm(grad_s, k, out=grads[0])
-        grads[1].copy_(torch.bmm(q.transpose(1, 2), grad_s).transpose(1, 2))
+        # g was read for the last time above: its storage takes dK^T before the transposing copy
+        grads[1].copy_(torch.bmm(q.transpose(1, 2), grad_s, out=g.view(H * B, D, L)).transpose(1, 2))
         grads[:2].mul_(D**-0.5)
         grad_qkv = grads.view(3, H, B * L, D).permute(2, 0, 1, 3).index_select(0, slot)
         return grad_qkv.view(N, 3 * H * D), None, None, None, None, None, None
