@@ -13,7 +13,7 @@ from graphformers.blocks.feed_forward import FeedForward
 from graphformers.local.base import LocalMessagePassing
 from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
-from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks
+from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks, worth_chunking
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -123,9 +123,9 @@ class GPSLayer(nn.Module):
         return max([3 * self.channels, *widths])
 
     def _runs_in_chunks(self, x: Tensor, edge_attr: OptTensor) -> bool:
-        """Inference in node chunks applies: no autograd, eval mode, more nodes
-        than one chunk, attention with a summary, and row-wise FFN and norms."""
-        if self.training or x.size(0) <= next(row_chunks(x.size(0), self._chunk_width())).stop:
+        """Inference in node chunks applies: no autograd, eval mode, temporaries of
+        the whole forward over 32 MiB, attention with a summary, and row-wise FFN and norms."""
+        if self.training or not worth_chunking(x.size(0), self._chunk_width(), x.element_size()):
             return False
         if self.attn is not None and not self.attn.summarizes:
             return False

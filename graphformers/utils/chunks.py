@@ -10,7 +10,9 @@ temporaries stay below that size and are reused.
 
 :func:`is_rowwise` says whether a module, in its current mode, acts on rows
 independently; :func:`row_chunks` cuts ``N`` rows into such chunks;
-:func:`needs_autograd` says whether a call must keep its autograd graph.
+:func:`worth_chunking` says whether the whole forward's temporaries would be large
+enough to need it; :func:`needs_autograd` says whether a call must keep its
+autograd graph.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from torch_geometric.nn import BatchNorm
 #: values in one chunk's widest temporary (``2**20``: 4 MiB in float32, well below
 #: glibc's largest mmap threshold, so the buffer is reused rather than re-faulted)
 INFERENCE_CHUNK_ELEMENTS = 2**20
+
+#: below this many bytes the widest temporary of a whole forward comes from glibc's heap
+#: and is reused (32 MiB, its largest mmap threshold): chunking pays only above it (a GPS
+#: layer's eval forward on batches of molecule-size graphs: chunks 15% slower at 13k
+#: nodes, even at 51k, 2.8x faster at 205k; docs/results.md)
+WHOLE_FORWARD_MAX_BYTES = 32 * 2**20
 
 #: modules that act on every row independently in any mode (the activations are
 #: elementwise; ``LayerNorm`` normalises over the trailing feature dimension)
@@ -69,6 +77,12 @@ def row_chunks(num_rows: int, width: int, elements: int | None = None) -> Iterat
     step = max(1, (INFERENCE_CHUNK_ELEMENTS if elements is None else elements) // max(1, width))
     for start in range(0, num_rows, step):
         yield slice(start, min(start + step, num_rows))
+
+
+def worth_chunking(rows: int, width: int, element_size: int = 4) -> bool:
+    """Whether a ``[rows, width]`` temporary exceeds :data:`WHOLE_FORWARD_MAX_BYTES`,
+    so that a forward over all rows at once would map fresh memory every call."""
+    return rows * width * element_size > WHOLE_FORWARD_MAX_BYTES
 
 
 def needs_autograd(module: nn.Module, *inputs: Tensor | None) -> bool:

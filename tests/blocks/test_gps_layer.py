@@ -152,6 +152,7 @@ def test_inference_in_node_chunks_equals_the_whole_forward(monkeypatch, local, a
     data = Batch.from_data_list(graphs([7, 1, 12, 5]))
     expected = run(layer, data)  # parameters need gradients: the whole forward
     monkeypatch.setattr(chunks_module, "INFERENCE_CHUNK_ELEMENTS", 4 * 3 * C)  # 4 nodes per chunk
+    monkeypatch.setattr(chunks_module, "WHOLE_FORWARD_MAX_BYTES", 4 * 3 * C * 4)  # chunk above 4 nodes
     with torch.no_grad():
         assert layer._runs_in_chunks(data.x, data.edge_attr)
         out = run(layer, data)
@@ -166,6 +167,7 @@ def test_node_chunks_only_where_they_give_the_same_function(monkeypatch):
 
     data = Batch.from_data_list(graphs([7, 12]))
     monkeypatch.setattr(chunks_module, "INFERENCE_CHUNK_ELEMENTS", 4 * 3 * C)
+    monkeypatch.setattr(chunks_module, "WHOLE_FORWARD_MAX_BYTES", 4 * 3 * C * 4)
     layer = _with_running_stats(GPSLayer(C, gine(), LinearAttention(C, heads=4)))
     with torch.no_grad():
         assert layer._runs_in_chunks(data.x, data.edge_attr)

@@ -9,7 +9,7 @@ from torch_geometric.nn import BatchNorm, GraphNorm
 
 from graphformers.blocks.feed_forward import FeedForward
 from graphformers.local.norm import batch_norm
-from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks
+from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks, worth_chunking
 
 
 def test_row_chunks_cover_every_row_once_in_order():
@@ -59,3 +59,11 @@ def test_needs_autograd():
     lin.requires_grad_(False)
     assert not needs_autograd(lin, x.detach(), None)
     assert needs_autograd(lin, x.detach().requires_grad_())
+
+
+def test_worth_chunking_above_glibcs_largest_mmap_threshold():
+    assert not worth_chunking(2**21, 4)  # exactly 32 MiB of float32: still reused from the heap
+    assert worth_chunking(2**21 + 1, 4)
+    assert worth_chunking(2**20 + 1, 4, element_size=8)
+    assert not worth_chunking(40_000, 192)  # a GPS layer's [N, 3C] at 40k nodes, C = 64: 29 MiB
+    assert worth_chunking(50_000, 192)
