@@ -8,7 +8,7 @@ from torch_geometric.nn import GINConv, GINEConv
 
 from graphformers.local.base import LocalMessagePassing
 from graphformers.typing import OptTensor
-from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks, worth_chunking
+from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks
 
 
 def gps_mlp(channels: int) -> nn.Sequential:
@@ -93,16 +93,15 @@ def gin_update(conv: nn.Module, x: Tensor, aggregate: Tensor) -> Tensor:
     ``GINConv``/``GINEConv``.
 
     Without autograd, with a row-wise MLP (:func:`~graphformers.utils.chunks.is_rowwise`)
-    and temporaries over 32 MiB (:func:`~graphformers.utils.chunks.worth_chunking`), it runs in row chunks, in place on
+    and more rows than one chunk, it runs in row chunks, in place on
     ``aggregate`` (which the caller hands over): no ``[N, C]`` temporaries.
     Otherwise it is the plain composition."""
     mlp = conv.nn
     N = aggregate.size(0)
     width = max([aggregate.size(1)] + [m.out_features for m in mlp.modules() if isinstance(m, nn.Linear)])
-    if not worth_chunking(N, width, aggregate.element_size()) or needs_autograd(conv, x, aggregate) \
-            or not is_rowwise(mlp):
+    chunks = list(row_chunks(N, width))
+    if len(chunks) == 1 or needs_autograd(conv, x, aggregate) or not is_rowwise(mlp):
         return mlp(aggregate + (1 + conv.eps) * x)
-    chunks = row_chunks(N, width)
     alpha = float(1 + conv.eps)
     out = aggregate
     for i, rows in enumerate(chunks):

@@ -110,7 +110,6 @@ def test_inference_in_chunks_equals_the_training_path(monkeypatch):
     x = data.x.clone().requires_grad_()
     expected, _ = gine(x, data.edge_index, data.edge_attr)  # x needs a gradient: one saved buffer
     monkeypatch.setattr(chunks_module, "INFERENCE_CHUNK_ELEMENTS", 3 * 8)  # 3 edges per chunk
-    monkeypatch.setattr(chunks_module, "WHOLE_FORWARD_MAX_BYTES", 0)  # the MLP in row chunks too
     with torch.no_grad():
         chunked, _ = gine(data.x, data.edge_index, data.edge_attr)
     assert data.num_edges > 6  # really several chunks
@@ -187,7 +186,6 @@ def test_gin_inference_in_chunks_equals_the_plain_composition(monkeypatch, out_w
     x = data.x.clone().requires_grad_()
     expected, _ = gin(x, data.edge_index)  # autograd: one composition, no chunks
     monkeypatch.setattr(chunks_module, "INFERENCE_CHUNK_ELEMENTS", 3 * 16)  # 3 rows (edges) per chunk
-    monkeypatch.setattr(chunks_module, "WHOLE_FORWARD_MAX_BYTES", 0)
     with torch.no_grad():
         chunked, _ = gin(data.x, data.edge_index)
     assert data.num_nodes > 6 and chunked.shape == (data.num_nodes, out_width)
@@ -202,7 +200,6 @@ def test_gin_runs_an_unknown_mlp_as_one_composition(monkeypatch):
     data = tiny_batch(channels=8)
     gin = GIN(8, mlp=Scale())
     monkeypatch.setattr(chunks_module, "INFERENCE_CHUNK_ELEMENTS", 3 * 8)
-    monkeypatch.setattr(chunks_module, "WHOLE_FORWARD_MAX_BYTES", 0)
     with torch.no_grad():
         out, _ = gin(data.x, data.edge_index)
     torch.testing.assert_close(out.norm(), torch.tensor(1.0))
