@@ -25,15 +25,24 @@ class FeatureMap(nn.Module):
     ``None``; features of padded keys may be anything: :class:`KernelAttention`
     zeroes them.
 
-    ``rowwise`` says whether every row's features depend on that row alone (so
-    keys may be mapped in chunks of nodes, :meth:`KernelAttention.summarize`);
-    FAVOR+'s key stabiliser is a maximum over the graph, so it is not."""
+    For inference over chunks of nodes (:meth:`KernelAttention.summarize`) a map
+    either is ``rowwise`` (every row's features depend on that row alone) or has
+    ``stabilised_keys``: its key features are ``exp(log_phi - c)`` with ``c`` the
+    maximum of ``stab_source`` over the graph's keys (FAVOR+), and
+    :meth:`key_parts` returns both, so that a running maximum can rescale sums
+    made with an earlier ``c``."""
 
     num_features: int
     rowwise: bool = False
+    stabilised_keys: bool = False
 
     def forward(self, x: Tensor, is_query: bool, mask: OptTensor = None) -> Tensor:
         raise NotImplementedError
+
+    def key_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log_phi, stab_source)`` of keys ``x [B, L, H, D]``, each ``[B, L, H, M]``
+        (only for maps with ``stabilised_keys``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no stabilised keys")
 
     def reset_parameters(self) -> None:
         pass
@@ -122,6 +131,16 @@ class FavorPlusFeatureMap(FeatureMap):
 
     def reset_parameters(self) -> None:
         self.redraw_projection()
+
+    stabilised_keys = True
+
+    def key_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(W x' - |x'|^2 / 2 - log(M) / 2, W x')``: key features are ``exp(first - c)``
+        with ``c`` the maximum of the second over the graph's keys and features."""
+        x = x * self.head_channels**-0.25
+        proj = x @ self.projection.T
+        log_phi = proj - (0.5 * (x * x).sum(dim=-1, keepdim=True) + 0.5 * math.log(self.num_features))
+        return log_phi, proj
 
     def forward(self, x: Tensor, is_query: bool, mask: OptTensor = None) -> Tensor:
         if self.training and self.redraw_interval > 0 and not is_query:

@@ -70,13 +70,14 @@ class KernelAttention(GlobalAttention):
         q, k, v = qkv.view(B, L, 3, H, D).unbind(2)
         key_mask = None if mask is None else mask.view(B, L, 1, 1)
         phi_q = self.feature_map(q, True, key_mask)  # (B, L, H, M)
-        out = self._read(phi_q, self._summary(k, v, key_mask))
+        out = self._read(phi_q, self._summary(self.feature_map(k, False, key_mask), v, key_mask))
         return nn.functional.dropout(out, self.dropout, self.training)
 
-    def _summary(self, k: Tensor, v: Tensor, key_mask: OptTensor) -> Tensor:
+    @staticmethod
+    def _summary(phi_k: Tensor, v: Tensor, key_mask: OptTensor) -> Tensor:
         """Per graph and head ``[sum_j phi(k_j) v_j^T | sum_j phi(k_j)]``, ``(B, H, M, D+1)``
-        (numerator and normaliser then come from one matmul); ``k``, ``v`` ``(B, L, H, D)``."""
-        phi_k = self.feature_map(k, False, key_mask)
+        (numerator and normaliser then come from one matmul); ``phi_k`` ``(B, L, H, M)``,
+        ``v`` ``(B, L, H, D)``; features of padded keys are zeroed here."""
         if key_mask is not None:
             phi_k = phi_k.masked_fill(~key_mask, 0.0)
         kv = torch.matmul(phi_k.permute(0, 2, 3, 1), v.transpose(1, 2))  # (B, H, M, D)
@@ -98,18 +99,36 @@ class KernelAttention(GlobalAttention):
 
     @property
     def summarizes(self) -> bool:
-        return self.feature_map.rowwise
+        return self.feature_map.rowwise or self.feature_map.stabilised_keys
 
     def summarize(self, x: Tensor, batch: OptTensor, num_graphs: int) -> Tensor:
-        C, H, D = self.channels, self.heads, self.head_channels
+        """Per-graph summaries over node chunks. With stabilised keys (FAVOR+) the
+        stabiliser is a running maximum per graph and head: when a chunk raises it
+        from ``c`` to ``c'``, the sums so far are scaled by ``exp(c - c')``, so the
+        result is the one the graph-wide maximum gives (up to rounding)."""
+        C, H, D, M = self.channels, self.heads, self.head_channels, self.feature_map.num_features
         weight = self.in_proj.weight[C:]
         bias = None if self.in_proj.bias is None else self.in_proj.bias[C:]
-        state = x.new_zeros(num_graphs, H, self.feature_map.num_features, D + 1)
-        for rows, graphs, layout in chunk_layouts(x, batch, max(2 * C, H * self.feature_map.num_features)):
+        state = x.new_zeros(num_graphs, H, M, D + 1)
+        running = x.new_full((num_graphs, H), float("-inf"))
+        for rows, graphs, layout in chunk_layouts(x, batch, max(2 * C, 2 * H * M)):
             kv = nn.functional.linear(x[rows], weight, bias).view(-1, 2 * C)
             dense, mask = pad_rows(kv, layout)
             k, v = dense.view(*dense.shape[:2], 2, H, D).unbind(2)
-            state[graphs] += self._summary(k, v, None if mask is None else mask.view(*mask.shape, 1, 1))
+            key_mask = None if mask is None else mask.view(*mask.shape, 1, 1)
+            if self.feature_map.rowwise:
+                phi_k = self.feature_map(k, False, key_mask)
+            else:
+                log_phi, source = self.feature_map.key_parts(k)
+                if key_mask is not None:
+                    source = source.masked_fill(~key_mask, float("-inf"))
+                new = torch.maximum(running[graphs], source.amax(dim=(1, 3)))  # (b, H)
+                # -inf: no key of that graph seen yet (an empty graph inside the chunk)
+                scale = torch.where(torch.isneginf(new), 1.0, torch.exp(running[graphs] - new))
+                state[graphs] *= scale[..., None, None]
+                running[graphs] = new
+                phi_k = torch.exp(log_phi - new[:, None, :, None])
+            state[graphs] += self._summary(phi_k, v, key_mask)
         return state
 
     def query(self, x: Tensor, batch: OptTensor, state: Tensor) -> Tensor:
