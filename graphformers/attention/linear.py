@@ -27,6 +27,11 @@ class KernelAttention(GlobalAttention):
     its batch mates. (PyG's ``PerformerAttention`` zeroes only the values, so
     padded keys still add to the normaliser.)
 
+    The sums over :math:`G(i)` are a fixed-size summary per graph and head, so
+    in inference a large input can be handled in node chunks (:meth:`summarize`,
+    then :meth:`query` per chunk; used by :class:`~graphformers.blocks.gps.GPSLayer`):
+    no ``[N, 3C]`` projection of the whole input exists.
+
     Args:
         channels: width ``C``.
         heads: heads ``H``.
