@@ -173,7 +173,7 @@ def test_node_chunks_only_where_they_give_the_same_function(monkeypatch):
         assert layer._runs_in_chunks(data.x, data.edge_attr)
         assert not layer.train()._runs_in_chunks(data.x, data.edge_attr)  # BatchNorm uses batch statistics
         layer.eval()
-        assert not layer._runs_in_chunks(data.x[:4], data.edge_attr)  # one chunk: the whole forward
+        assert not layer._runs_in_chunks(data.x[:4], data.edge_attr)  # temporaries under the threshold
     assert not layer._runs_in_chunks(data.x, data.edge_attr)  # autograd
     with torch.no_grad():
         assert not GPSLayer(C, gine(), MultiheadAttention(C, heads=4)).eval()._runs_in_chunks(data.x, None)
