@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphformers.attention.base import GlobalAttention
-from graphformers.attention.packed import packed_softmax_attention
+from graphformers.attention.packed import dense_slots, packed_softmax_attention
 from graphformers.typing import OptTensor
 
 
@@ -99,17 +99,30 @@ class MultiheadAttention(GlobalAttention):
         and un-pads inside one autograd function (same values, fewer copies);
         everything else :meth:`GlobalAttention.attend_flat`."""
         _, counts, length = layout
-        scores = counts.numel() * self.heads * length**2
-        if (
-            self.packed
-            and attn_mask is None
-            and attn_bias is None
-            and 0 < length <= self.max_explicit_length
-            and scores <= self.max_score_elements
-        ):
-            dropout_p = self.dropout if self.training else 0.0
-            return packed_softmax_attention(qkv, batch, self.heads, dropout_p, layout=layout)
-        return super().attend_flat(qkv, batch, layout, attn_mask=attn_mask, attn_bias=attn_bias)
+        if not self.packed or attn_mask is not None or attn_bias is not None or length == 0:
+            return super().attend_flat(qkv, batch, layout, attn_mask=attn_mask, attn_bias=attn_bias)
+        dropout_p = self.dropout if self.training else 0.0
+        if length <= self.max_explicit_length:
+            if counts.numel() * self.heads * length**2 <= self.max_score_elements:
+                return packed_softmax_attention(qkv, batch, self.heads, dropout_p, layout=layout)
+            return super().attend_flat(qkv, batch, layout)
+        # mixed sizes: the graphs up to max_explicit_length nodes go through the packed
+        # path, the larger ones are padded among themselves only (one large molecule
+        # would otherwise pad every graph of its batch to its size)
+        small_graph = counts <= self.max_explicit_length
+        if not bool(small_graph.any()):
+            return super().attend_flat(qkv, batch, layout)
+        small = small_graph[batch]
+        parts = []
+        for keep in (small, ~small):
+            nodes = keep.nonzero().squeeze(1)
+            ids = torch.cumsum(small_graph if keep is small else ~small_graph, 0) - 1  # renumbered graphs
+            sub_batch = ids[batch[nodes]]
+            parts.append((nodes, self.attend_flat(qkv[nodes], sub_batch, dense_slots(sub_batch))))
+        out = qkv.new_zeros(qkv.size(0), self.channels)
+        for nodes, part in parts:
+            out = out.index_copy(0, nodes, part)
+        return out
 
     def attend(
         self, qkv: Tensor, mask: OptTensor = None, *, attn_mask: OptTensor = None, attn_bias: OptTensor = None

@@ -271,3 +271,27 @@ def test_summary_refuses_unsorted_batch_and_is_absent_for_softmax_attention(monk
     assert not MultiheadAttention(8, heads=2).summarizes  # softmax: no fixed-size summary
     with pytest.raises(NotImplementedError, match="summarizes"):
         MultiheadAttention(8, heads=2).summarize(torch.randn(4, 8), None, 1)
+
+
+def test_mixed_sizes_split_into_packed_small_graphs_and_padded_large_ones():
+    torch.manual_seed(0)
+    attn = MultiheadAttention(8, heads=2)
+    # a graph above max_explicit_length (64 nodes) among small ones and an empty one
+    sizes = [5, 70, 0, 12, 3]
+    batch = torch.cat([torch.full((n,), i) for i, n in enumerate(sizes)])
+    x = torch.randn(batch.numel(), 8, requires_grad=True)
+    out = attn(x, batch)
+    out.square().sum().backward()
+    grad, x.grad = x.grad, None
+    attn.packed = False  # the padded autograd composition over the whole batch
+    ref = attn(x, batch)
+    ref.square().sum().backward()
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+    torch.testing.assert_close(grad, x.grad, atol=1e-6, rtol=0)
+    # and each graph as it is alone
+    start = 0
+    for n in sizes:
+        if n:
+            alone = attn(x[start:start + n].detach(), torch.zeros(n, dtype=torch.long))
+            torch.testing.assert_close(out[start:start + n], alone, atol=1e-6, rtol=0)
+        start += n
