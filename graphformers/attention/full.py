@@ -97,7 +97,9 @@ class MultiheadAttention(GlobalAttention):
         """Batches of small graphs without ``attn_mask``/``attn_bias`` take
         :func:`~graphformers.attention.packed.packed_softmax_attention`, which pads
         and un-pads inside one autograd function (same values, fewer copies);
-        everything else :meth:`GlobalAttention.attend_flat`."""
+        everything else :meth:`GlobalAttention.attend_flat`. A batch mixing graphs
+        of at most :attr:`max_explicit_length` nodes with larger ones is split in
+        two: the small graphs packed, the large ones padded among themselves only."""
         _, counts, length = layout
         if not self.packed or attn_mask is not None or attn_bias is not None or length == 0:
             return super().attend_flat(qkv, batch, layout, attn_mask=attn_mask, attn_bias=attn_bias)
