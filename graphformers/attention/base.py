@@ -24,12 +24,9 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-from graphformers.attention.packed import dense_slots, padding_mask
+from graphformers.attention.packed import Layout, dense_slots, padding_mask
 from graphformers.typing import OptTensor
 from graphformers.utils.chunks import row_chunks
-
-
-Layout = tuple[Tensor, Tensor, int]
 
 
 def pad_rows(rows: Tensor, layout: Layout) -> tuple[Tensor, OptTensor]:
@@ -156,7 +153,7 @@ class GlobalAttention(nn.Module):
         self,
         qkv: Tensor,
         batch: Tensor,
-        layout: tuple[Tensor, Tensor, int],
+        layout: Layout,
         *,
         attn_mask: OptTensor = None,
         attn_bias: OptTensor = None,

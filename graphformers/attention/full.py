@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphformers.attention.base import GlobalAttention
-from graphformers.attention.packed import dense_slots, packed_softmax_attention
+from graphformers.attention.packed import Layout, dense_slots, packed_softmax_attention
 from graphformers.typing import OptTensor
 
 
@@ -89,7 +89,7 @@ class MultiheadAttention(GlobalAttention):
         self,
         qkv: Tensor,
         batch: Tensor,
-        layout: tuple[Tensor, Tensor, int],
+        layout: Layout,
         *,
         attn_mask: OptTensor = None,
         attn_bias: OptTensor = None,
@@ -114,16 +114,11 @@ class MultiheadAttention(GlobalAttention):
         small_graph = counts <= self.max_explicit_length
         if not bool(small_graph.any()):
             return super().attend_flat(qkv, batch, layout)
-        small = small_graph[batch]
-        parts = []
-        for keep in (small, ~small):
-            nodes = keep.nonzero().squeeze(1)
-            ids = torch.cumsum(small_graph if keep is small else ~small_graph, 0) - 1  # renumbered graphs
-            sub_batch = ids[batch[nodes]]
-            parts.append((nodes, self.attend_flat(qkv[nodes], sub_batch, dense_slots(sub_batch))))
         out = qkv.new_zeros(qkv.size(0), self.channels)
-        for nodes, part in parts:
-            out = out.index_copy(0, nodes, part)
+        for kept in (small_graph, ~small_graph):
+            nodes = kept[batch].nonzero().squeeze(1)
+            sub_batch = (torch.cumsum(kept, 0) - 1)[batch[nodes]]  # the kept graphs renumbered
+            out = out.index_copy(0, nodes, self.attend_flat(qkv[nodes], sub_batch, dense_slots(sub_batch)))
         return out
 
     def attend(

@@ -137,19 +137,20 @@ class FavorPlusFeatureMap(FeatureMap):
     def key_parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(W x' - |x'|^2 / 2 - log(M) / 2, W x')``: key features are ``exp(first - c)``
         with ``c`` the maximum of the second over the graph's keys and features."""
+        proj, sq = self._exponent(x)
+        return proj - (sq + 0.5 * math.log(self.num_features)), proj
+
+    def _exponent(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(W x', |x'|^2 / 2)`` with ``x' = x / D^{1/4}``, ``[B, L, H, M]`` and ``[B, L, H, 1]``."""
         x = x * self.head_channels**-0.25
-        proj = x @ self.projection.T
-        log_phi = proj - (0.5 * (x * x).sum(dim=-1, keepdim=True) + 0.5 * math.log(self.num_features))
-        return log_phi, proj
+        return x @ self.projection.T, 0.5 * (x * x).sum(dim=-1, keepdim=True)
 
     def forward(self, x: Tensor, is_query: bool, mask: OptTensor = None) -> Tensor:
         if self.training and self.redraw_interval > 0 and not is_query:
             if int(self.calls_since_redraw) >= self.redraw_interval:
                 self.redraw_projection()
             self.calls_since_redraw += 1
-        x = x * self.head_channels**-0.25
-        proj = x @ self.projection.T  # (B, L, H, M)
-        sq = 0.5 * (x * x).sum(dim=-1, keepdim=True)
+        proj, sq = self._exponent(x)  # (B, L, H, M), (B, L, H, 1)
         if is_query:
             stab = proj.amax(dim=-1, keepdim=True)
         else:

@@ -112,13 +112,10 @@ class KernelAttention(GlobalAttention):
         from ``c`` to ``c'``, the sums so far are scaled by ``exp(c - c')``, so the
         result is the one the graph-wide maximum gives (up to rounding)."""
         C, H, D, M = self.channels, self.heads, self.head_channels, self.feature_map.num_features
-        weight = self.in_proj.weight[C:]
-        bias = None if self.in_proj.bias is None else self.in_proj.bias[C:]
         state = x.new_zeros(num_graphs, H, M, D + 1)
         running = x.new_full((num_graphs, H), float("-inf"))
         for rows, graphs, layout in chunk_layouts(x, batch, max(2 * C, 2 * H * M)):
-            kv = nn.functional.linear(x[rows], weight, bias).view(-1, 2 * C)
-            dense, mask = pad_rows(kv, layout)
+            dense, mask = pad_rows(self._project(x[rows], slice(C, 3 * C)), layout)
             k, v = dense.view(*dense.shape[:2], 2, H, D).unbind(2)
             key_mask = None if mask is None else mask.view(*mask.shape, 1, 1)
             if self.feature_map.rowwise:
@@ -137,15 +134,18 @@ class KernelAttention(GlobalAttention):
         return state
 
     def query(self, x: Tensor, batch: OptTensor, state: Tensor) -> Tensor:
-        C, H, D = self.channels, self.heads, self.head_channels
-        weight = self.in_proj.weight[:C]
-        bias = None if self.in_proj.bias is None else self.in_proj.bias[:C]
+        H, D = self.heads, self.head_channels
         ((_, graphs, layout),) = chunk_layouts(x, batch, None)
-        dense, mask = pad_rows(nn.functional.linear(x, weight, bias), layout)
+        dense, mask = pad_rows(self._project(x, slice(0, self.channels)), layout)
         key_mask = None if mask is None else mask.view(*mask.shape, 1, 1)
         phi_q = self.feature_map(dense.view(*dense.shape[:2], H, D), True, key_mask)
         out = unpad_rows(self._read(phi_q, state[graphs]), layout)
         return self.out_proj(out)
+
+    def _project(self, x: Tensor, part: slice) -> Tensor:
+        """Rows ``part`` of ``in_proj`` (``0:C`` queries, ``C:3C`` keys and values) applied to ``x``."""
+        bias = None if self.in_proj.bias is None else self.in_proj.bias[part]
+        return nn.functional.linear(x, self.in_proj.weight[part], bias)
 
     def extra_repr_args(self) -> str:
         return f"{self.channels}, heads={self.heads}, feature_map={self.feature_map}"

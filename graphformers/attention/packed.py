@@ -36,7 +36,11 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 
-def dense_slots(batch: Tensor, num_graphs: int | None = None) -> tuple[Tensor, Tensor, int]:
+#: ``(slot [N], counts [B], L)``, as :func:`dense_slots` returns it
+Layout = tuple[Tensor, Tensor, int]
+
+
+def dense_slots(batch: Tensor, num_graphs: int | None = None) -> Layout:
     """Slot of every node in a ``[B, L]`` padded layout.
 
     Args:
@@ -121,7 +125,7 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
 
 
 def packed_softmax_attention(
-    qkv: Tensor, batch: Tensor, heads: int, dropout_p: float = 0.0, *, layout: tuple[Tensor, Tensor, int] | None = None
+    qkv: Tensor, batch: Tensor, heads: int, dropout_p: float = 0.0, *, layout: Layout | None = None
 ) -> Tensor:
     """Multi-head softmax attention within each graph of a batch.
 

@@ -13,7 +13,7 @@ from graphformers.blocks.feed_forward import FeedForward
 from graphformers.local.base import LocalMessagePassing
 from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
-from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks, worth_chunking
+from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks, widest_row, worth_chunking
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -119,8 +119,7 @@ class GPSLayer(nn.Module):
 
     def _chunk_width(self) -> int:
         """The widest row of any temporary of the row-wise parts (``3C`` or the FFN's inner width)."""
-        widths = [m.out_features for m in self.ffn.modules() if isinstance(m, nn.Linear)]
-        return max([3 * self.channels, *widths])
+        return widest_row(self.ffn, 3 * self.channels)
 
     def _runs_in_chunks(self, x: Tensor, edge_attr: OptTensor) -> bool:
         """Inference in node chunks applies: no autograd, eval mode, temporaries of

@@ -8,7 +8,7 @@ from torch_geometric.nn import GINConv, GINEConv
 
 from graphformers.local.base import LocalMessagePassing
 from graphformers.typing import OptTensor
-from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks
+from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks, widest_row
 
 
 def gps_mlp(channels: int) -> nn.Sequential:
@@ -41,11 +41,8 @@ class _NeighbourSum(torch.autograd.Function):
 
         ctx.num_nodes = x.size(0)  # type: ignore[attr-defined]
         ctx.gine = edge_attr is not None  # type: ignore[attr-defined]
-        if not any(ctx.needs_input_grad[:2]):
-            for part in row_chunks(src.numel(), x.size(1)):
-                out.index_add_(0, dst[part], messages(part))
-            return out
-        if edge_attr is None:  # the backward needs only the indices
+        if edge_attr is None or not any(ctx.needs_input_grad[:2]):
+            # GIN's backward needs only the indices, inference nothing: edges in chunks
             ctx.save_for_backward(src, dst)
             for part in row_chunks(src.numel(), x.size(1)):
                 out.index_add_(0, dst[part], messages(part))
@@ -98,8 +95,7 @@ def gin_update(conv: nn.Module, x: Tensor, aggregate: Tensor) -> Tensor:
     Otherwise it is the plain composition."""
     mlp = conv.nn
     N = aggregate.size(0)
-    width = max([aggregate.size(1)] + [m.out_features for m in mlp.modules() if isinstance(m, nn.Linear)])
-    chunks = list(row_chunks(N, width))
+    chunks = list(row_chunks(N, widest_row(mlp, aggregate.size(1))))
     if len(chunks) == 1 or needs_autograd(conv, x, aggregate) or not is_rowwise(mlp):
         return mlp(aggregate + (1 + conv.eps) * x)
     alpha = float(1 + conv.eps)

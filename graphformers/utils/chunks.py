@@ -10,6 +10,7 @@ temporaries stay below that size and are reused.
 
 :func:`is_rowwise` says whether a module, in its current mode, acts on rows
 independently; :func:`row_chunks` cuts ``N`` rows into such chunks;
+:func:`widest_row` gives the width to cut by;
 :func:`worth_chunking` says whether the whole forward's temporaries would be large
 enough to need it; :func:`needs_autograd` says whether a call must keep its
 autograd graph.
@@ -77,6 +78,12 @@ def row_chunks(num_rows: int, width: int, elements: int | None = None) -> Iterat
     step = max(1, (INFERENCE_CHUNK_ELEMENTS if elements is None else elements) // max(1, width))
     for start in range(0, num_rows, step):
         yield slice(start, min(start + step, num_rows))
+
+
+def widest_row(module: nn.Module, width: int) -> int:
+    """The widest row a chunk of ``width``-wide rows has inside ``module``: ``width``
+    or the largest ``out_features`` of its ``nn.Linear`` layers."""
+    return max([width, *(m.out_features for m in module.modules() if isinstance(m, nn.Linear))])
 
 
 def worth_chunking(rows: int, width: int, element_size: int = 4) -> bool:

@@ -9,7 +9,7 @@ from torch_geometric.nn import BatchNorm, GraphNorm
 
 from graphformers.blocks.feed_forward import FeedForward
 from graphformers.local.norm import batch_norm
-from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks, worth_chunking
+from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks, widest_row, worth_chunking
 
 
 def test_row_chunks_cover_every_row_once_in_order():
@@ -67,3 +67,9 @@ def test_worth_chunking_above_glibcs_largest_mmap_threshold():
     assert worth_chunking(2**20 + 1, 4, element_size=8)
     assert not worth_chunking(40_000, 192)  # a GPS layer's [N, 3C] at 40k nodes, C = 64: 29 MiB
     assert worth_chunking(50_000, 192)
+
+
+def test_widest_row_is_the_input_width_or_the_widest_linear():
+    assert widest_row(FeedForward(4, hidden_channels=16), 4) == 16
+    assert widest_row(FeedForward(4, hidden_channels=16), 24) == 24
+    assert widest_row(nn.Sequential(nn.ReLU(), nn.Identity()), 7) == 7
