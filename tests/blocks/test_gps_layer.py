@@ -140,7 +140,8 @@ def _with_running_stats(layer: GPSLayer) -> GPSLayer:
 
 @pytest.mark.parametrize(
     "local, attn",
-    [(lo, at) for lo in ("gin", "gine", "pyg", "none") for at in ("linear", "performer", "none") if (lo, at) != ("none", "none")],
+    [(lo, at) for lo in ("gin", "gine", "pyg", "none") for at in ("linear", "performer", "none")
+     if (lo, at) != ("none", "none")],
 )
 def test_inference_in_node_chunks_equals_the_whole_forward(monkeypatch, local, attn):
     import graphformers.utils.chunks as chunks_module
