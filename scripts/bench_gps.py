@@ -33,9 +33,18 @@ statistics and to ``tracemalloc``).
 on one graph of ``N`` nodes under both allocator settings (training keeps every
 activation, so there the allocator setting matters; README's large-graph tip).
 
+Threads: by default the script leaves PyTorch's thread settings alone, as a
+user's training script does. ``--threads N`` calls ``torch.set_num_threads(N)``
+first (children too). Measured on the 2-core VM with torch 2.13: calling it, even
+with the default count 2, makes the CPU flash kernel of
+``scaled_dot_product_attention`` (which ``GPSConv``'s ``nn.MultiheadAttention``
+runs) about 2x slower (1.05 -> 2.36 ms forward on ``[128, 4, 35, 16]``), while
+matmuls and our layer are unchanged; ratios measured with ``--threads`` are
+therefore not comparable to the defaults. The summary line records the setting.
+
 Usage::
 
-    python scripts/bench_gps.py [--quick] [--threads 2]
+    python scripts/bench_gps.py [--quick] [--threads N]
     python scripts/bench_gps.py --train-nodes 1000000 [--train-steps 6]
 """
 
@@ -248,10 +257,12 @@ def _train_child(spec: dict) -> None:
 #: glibc settings that keep freed memory for reuse instead of returning it to the
 #: kernel (mallopt(3)); the scaling cases are measured with and without them
 REUSE_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**36)}
+#: ``--threads N`` as given to this process, passed on to every child (empty: torch's defaults)
+_THREADS_ARGS: list[str] = []
 
 
 def memory_case(spec: dict, timeout: float, env: dict[str, str] | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--child", json.dumps(spec), "--threads", str(torch.get_num_threads())]
+    cmd = [sys.executable, __file__, "--child", json.dumps(spec), *_THREADS_ARGS]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                              env=None if env is None else {**os.environ, **env})
@@ -285,14 +296,18 @@ def emit(record: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced run, under 2 minutes")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="call torch.set_num_threads(N) first (default: no call, torch's own setting; "
+                             "see the module notes: the call slows PyTorch's CPU flash attention)")
     parser.add_argument("--train-nodes", type=positive_int, metavar="N",
                         help="instead of the benchmark: forward+backward steps of the scaling layer on one "
                              "graph of N nodes, with glibc's default allocator settings and with memory reuse")
     parser.add_argument("--train-steps", type=positive_int, default=6, help="steps per allocator (default 6)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        _THREADS_ARGS[:] = ["--threads", str(args.threads)]
     if args.child:
         spec = json.loads(args.child)
         {"train_step": _train_child, "scaling_time": _scaling_time_child}.get(spec["mode"], _memory_child)(spec)
@@ -303,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     batch = molecule_batch(128)
     reps = 30 if args.quick else 100
-    emit({"case": "batch", "graphs": 128, "nodes": batch.num_nodes, "edges": batch.num_edges})
+    emit({"case": "batch", "graphs": 128, "nodes": batch.num_nodes, "edges": batch.num_edges,
+          "threads": torch.get_num_threads(), "set_num_threads_called": args.threads is not None})
     speed: dict[str, float] = {}
     speed_median: dict[str, float] = {}
     for attn, ref_attn in (("full", "full"), ("linear", "performer"), ("performer", "performer")):
@@ -365,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         "linear_scaling_time_ratio_reuse_allocator": time_ratio["reuse"],
         "aggregation_time_ratio_default_allocator": ratio(scaling["default"], "aggregation_us_per_node"),
         "linear_scaling_memory_ratio": memory_ratio,
+        "threads": torch.get_num_threads(),
+        "set_num_threads_called": args.threads is not None,
     })
     return 0
 

@@ -165,6 +165,38 @@ def test_dense_slots_hand_checked():
     assert slot.tolist() == [0, 1, 6, 7, 8]
 
 
+def test_graph_major_rows_hand_checked():
+    from graphformers.attention.packed import dense_slots, graph_major_rows
+
+    # graph sizes 2, 0 (empty), 1 -> L = 2; H = 2, so B*H*L = 12 rows per part
+    batch = torch.tensor([0, 0, 2])
+    out_rows, grad_rows, gather_rows = graph_major_rows(batch, dense_slots(batch), heads=2)
+    # row (b*H + h)*L + l of node n's head h: n0 (b0,l0), n1 (b0,l1), n2 (b2,l0)
+    assert out_rows.tolist() == [0, 2, 1, 3, 8, 10]
+    assert grad_rows.view(3, 3, 2)[0].tolist() == [[0, 2], [12, 14], [24, 26]]  # node 0, parts q/k/v
+    # qkv row (n*3 + j)*H + h fills each buffer row; padding repeats its graph's first node
+    # (graph 0 has none missing; empty graph 1 points at row 2's node; graph 2's slot l=1 at node 2)
+    part_k = gather_rows.view(3, 3, 2, 2)[1]  # j = 1: [B, H, L]
+    assert part_k[0].tolist() == [[2, 8], [3, 9]]
+    assert part_k[2].tolist() == [[14, 14], [15, 15]]
+
+
+def test_packed_path_keeps_non_finite_values_in_their_graph():
+    """Padding slots copy rows of their own graph, so an inf in one graph's projections
+    cannot reach another graph's keys or values (not even through a 0 * inf weight)."""
+    from graphformers.attention.packed import packed_softmax_attention
+
+    batch = torch.tensor([0, 0, 0, 1, 1, 2])
+    qkv = torch.randn(6, 24, requires_grad=True)
+    poisoned = qkv.detach().clone()
+    poisoned[:3] = float("inf")
+    out = packed_softmax_attention(poisoned, batch, heads=2)
+    for b in (1, 2):
+        nodes = batch == b
+        alone = packed_softmax_attention(qkv.detach()[nodes], torch.zeros(int(nodes.sum()), dtype=torch.long), 2)
+        torch.testing.assert_close(out[nodes], alone)
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_packed_path_equals_padded_autograd_path(dropout):
     """The fused pad/attend/un-pad function gives the values, gradients and (seeded)
