@@ -1,11 +1,13 @@
 r"""Softmax attention over many small graphs with a hand-written backward.
 
-For a batch of ``B`` graphs with at most ``L`` nodes, the flat projections
-``qkv [N, 3C]`` (``C = H * D``) are gathered once into a padded, graph-major
-buffer ``[3, B*H, L, D]`` (one ``index_select`` of ``D``-wide rows), the scores of
-all graphs and heads are formed by batched matmuls over ``B*H`` blocks of
-``L x L``, and the result is gathered straight back to the flat ``[N, C]``
-layout (one ``index_select``):
+For a batch of ``B`` graphs, the flat projections ``qkv [N, 3C]`` (``C = H * D``)
+are gathered once into padded, graph-major blocks (one ``index_select`` of
+``D``-wide rows). Graphs are grouped into up to three size buckets
+(:func:`size_buckets`): bucket ``k`` pads its ``B_k`` graphs to its largest size
+``L_k``, so a batch of molecules of 15 to 35 atoms does not pad every molecule
+to 35. Within a bucket the scores of all graphs and heads are formed by batched
+matmuls over ``B_k * H`` blocks of ``L_k x L_k``; the result is gathered
+straight back to the flat ``[N, C]`` layout (one ``index_select``):
 
 .. math::
     S = \frac{Q K^\top}{\sqrt{D}} + M, \quad A = \mathrm{softmax}(S), \quad O = A V
@@ -27,10 +29,9 @@ Padding slots are filled by gathering a real row of their own graph rather
 than zeros (no fill pass): a padded key is masked by ``M`` (its weight is
 exactly 0, so its value row never counts), and a padded query's output row is
 never gathered back and gets a zero output gradient, so none of them reaches a
-result. Every buffer is
-graph-major (block ``b*H + h``), the order in which the flat ``[N, H, D]``
-rows lie, so each copy moves contiguous ``D``-wide rows (on CPU, the permuted
-head-major copies this replaces cost as much as the matmuls).
+result. Every buffer is graph-major (block ``b*H + h``), the order in which the
+flat ``[N, H, D]`` rows lie, so each copy moves contiguous ``D``-wide rows (on
+CPU, permuted head-major copies cost as much as the matmuls).
 
 Composed from autograd ops, the same computation pads with ``to_dense_batch``,
 copies ``q``, ``k``, ``v`` to contiguous blocks, stacks their gradients and
@@ -42,11 +43,15 @@ supported (the function is ``once_differentiable``);
 explicit small-graph path applies and no ``attn_mask``/``attn_bias`` is given.
 
 Dropout on the attention weights draws its mask as ``F.dropout`` does on a
-``[B, H, L, L]`` tensor, so a seeded run draws the same mask on either path.
+``[B_k, H, L_k, L_k]`` tensor per bucket: with one bucket, a seeded run draws the
+same mask as the padded path; with several, other draws from the same distribution.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
@@ -88,96 +93,224 @@ def padding_mask(counts: Tensor, length: int) -> Tensor:
     return torch.arange(length, device=counts.device) < counts.unsqueeze(1)
 
 
-def graph_major_rows(batch: Tensor, layout: Layout, heads: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Row indices between the flat ``[N, 3, H, D]`` projections and the padded,
-    graph-major ``[3, B, H, L, D]`` buffer, both viewed as rows of ``D`` values.
+#: the fixed cost of one more size bucket, in score entries (``H * L * L`` per graph):
+#: about a dozen more kernel calls, which on CPU cost what about this many entries do
+BUCKET_OVERHEAD_SCORES: int = 32_768
+
+
+class PackedLayout(NamedTuple):
+    """Where every graph's rows go in the padded, graph-major buffers of
+    :func:`packed_softmax_attention` (see the module notes). Graphs are grouped
+    into size buckets; bucket ``k`` holds ``B_k`` graphs padded to ``L_k`` nodes,
+    its block of ``B_k * H * L_k`` rows following the previous bucket's."""
+
+    #: ``((B_k, L_k), ...)`` per bucket
+    buckets: tuple[tuple[int, int], ...]
+    #: per bucket, ``[B_k * H, 1, L_k]``: 0 on real keys, ``-inf`` on padding
+    key_bias: tuple[Tensor, ...]
+    #: ``[N * H]`` buffer row of node ``n``'s head ``h`` (in each of the three parts)
+    out_rows: Tensor
+    #: ``[N * 3 * H]`` buffer row of every ``(n, j, h)`` of ``qkv``, ``j`` in (q, k, v)
+    grad_rows: Tensor
+    #: ``[3 * R]`` the ``qkv`` row (of ``D`` values) that fills every buffer row
+    gather_rows: Tensor
+
+
+def size_buckets(
+    counts: Tensor, heads: int, head_channels: int = 16, max_buckets: int = 3, overhead: int | None = None
+) -> list[int]:
+    r"""Upper graph sizes ``L_1 < ... < L_K`` (``K <= 3``) of the size buckets that minimise
+
+    .. math::
+        H \sum_k B_k L_k (L_k + 1.5 D) + \text{overhead} \cdot (K - 1),
+
+    a cost model of the packed attention measured on CPU: per graph and head, the
+    ``L x L`` score entries plus, per padded row, about ``1.5 D`` entries' worth of
+    row copies; and a fixed cost per extra bucket (its kernel calls and index set-up).
+    Bucket ``k`` holds the graphs with ``L_{k-1} < n \le L_k``; every bound is a
+    size that occurs, the last one the largest.
+
+    Args:
+        counts: ``[B]`` nodes per graph.
+        heads: ``H``.
+        head_channels: ``D``.
+        max_buckets: 1, 2 or 3.
+        overhead: cost of one more bucket, in score entries (default
+            :data:`BUCKET_OVERHEAD_SCORES`).
+    """
+    overhead = BUCKET_OVERHEAD_SCORES if overhead is None else overhead
+    if not 1 <= max_buckets <= 3:
+        raise ValueError(f"max_buckets must be 1, 2 or 3, got {max_buckets}")
+    L = int(counts.max())
+    B = counts.numel()
+    if max_buckets == 1 or L <= 1:
+        return [L]
+    # numpy: a few dozen operations on vectors of L + 1 entries, where torch's per-call
+    # overhead would cost more than the buckets save
+    hist = np.bincount(counts.cpu().numpy(), minlength=L + 1).astype(np.float64)
+    below = np.cumsum(hist)  # graphs with at most u nodes, u = 0..L
+    u = np.arange(L + 1, dtype=np.float64)
+    cost = heads * u * (u + 1.5 * head_channels)  # per graph padded to u nodes
+    occurs = (hist > 0) & (u > 0) & (u < L)  # candidate bounds: sizes that occur, below L
+    best, bounds = B * cost[L], [L]
+    # two buckets [1, u1], (u1, L]
+    two = np.where(occurs, below * cost + (B - below) * cost[L] + overhead, np.inf)
+    i = int(np.argmin(two))
+    if two[i] < best:
+        best, bounds = two[i], [i, L]
+    if max_buckets == 3:
+        # three buckets [1, u1], (u1, u2], (u2, L]: rows u1, columns u2 > u1
+        three = ((below * cost)[:, None] + (below[None, :] - below[:, None]) * cost[None, :]
+                 + ((B - below) * cost[L])[None, :] + 2 * overhead)
+        three = np.where(occurs[:, None] & occurs[None, :] & (u[:, None] < u[None, :]), three, np.inf)
+        i = int(np.argmin(three))
+        if three.flat[i] < best:
+            bounds = [i // (L + 1), i % (L + 1), L]
+    return bounds
+
+
+def packed_layout(
+    batch: Tensor, layout: Layout, heads: int, head_channels: int = 16, max_buckets: int = 3,
+    dtype: torch.dtype = torch.float32,
+) -> PackedLayout:
+    """Bucket the graphs by size (:func:`size_buckets`) and compute the row indices
+    between the flat ``[N, 3, H, D]`` projections and the buckets' padded,
+    graph-major ``[3, B_k, H, L_k, D]`` blocks, both viewed as rows of ``D`` values.
 
     Args:
         batch: ``[N]`` sorted graph index of every node.
         layout: ``dense_slots(batch)``.
         heads: ``H``.
-
-    Returns:
-        ``(out_rows [N*H], grad_rows [N*3*H], gather_rows [3*B*H*L])``: buffer row of
-        node ``n``'s head ``h`` in one of the three parts (``(b*H + h)*L + l``; the
-        output gathers these); buffer row of every ``(n, j, h)`` of ``qkv``, ``j``
-        in ``(q, k, v)`` (the gradient gathers these); and the ``qkv`` row that fills
-        every buffer row (in a padding slot, the first row of the slot's graph; see the module notes).
+        head_channels: ``D``.
+        max_buckets: at most this many size buckets (1 pads every graph to the largest).
+        dtype: of the key bias (that of the projections).
     """
     slot, counts, length = layout
-    B, H, L, N = counts.numel(), heads, length, batch.numel()
+    B, H, N = counts.numel(), heads, batch.numel()
     device = batch.device
+    bounds = size_buckets(counts, H, head_channels, max_buckets)
+    first = torch.cumsum(counts, 0) - counts
+    if len(bounds) == 1:  # every graph padded to L, in batch order: slot = b*L + l
+        buckets = ((B, length),)
+        node_slot, order = slot, None
+        graph_start = batch * length  # first slot of every node's graph
+        padded_n: Tensor | int = length
+    else:
+        bound = torch.tensor(bounds, device=device)
+        bucket = torch.bucketize(counts, bound)  # [B]: bounds[k-1] < n <= bounds[k]
+        buckets = tuple((b, l) for b, l in zip(torch.bincount(bucket, minlength=len(bounds)).tolist(), bounds) if b)
+        padded = bound[bucket]  # [B] L_k of every graph's bucket
+        # graphs in bucket order (stable: batch order within a bucket); first slot of every graph
+        order = torch.argsort(bucket, stable=True)
+        padded_sorted = padded[order]
+        offset = torch.empty_like(counts)
+        offset[order] = torch.cumsum(padded_sorted, 0) - padded_sorted
+        graph_start = offset[batch]
+        node_slot = graph_start + (slot - batch * length)  # position within the graph: slot - b*L
+        padded_n = padded[batch].view(N, 1)
+    S = sum(b * l for b, l in buckets)  # slots per part and head
     # int32 where it fits: index_select reads half the index bytes (index_copy_ needs int64)
-    small = torch.int32 if max(3 * B * H * L, 3 * H * N) < 2**31 else torch.long
+    small = torch.int32 if max(3 * H * S, 3 * H * N) < 2**31 else torch.long
+    # graph g's block starts at row H * (first slot of g); head h's rows follow h * L_k later
+    base = node_slot + (H - 1) * graph_start
     head = torch.arange(H, device=device)
-    part = torch.arange(3, device=device)
-    # slot = b*L + l, so (b*H + h)*L + l = slot + b*(H-1)*L + h*L
-    base = slot + batch * ((H - 1) * L)
-    out_rows = (base.view(N, 1) + head * L).view(-1)  # [N, H]
-    grad_rows = (base.to(small).view(N, 1) + (part.view(3, 1) * (B * H * L) + head * L).to(small).view(1, 3 * H))
+    out_rows = (base.view(N, 1) + padded_n * head).view(-1)  # [N, H]
+    # [N, 3, H]: part j adds j * H * S
+    part_offset = (torch.arange(3, device=device) * (H * S)).view(3, 1)
+    if order is None:
+        grad_rows = base.to(small).view(N, 1) + (part_offset + head * length).to(small).view(1, 3 * H)
+    else:
+        grad_rows = out_rows.to(small).view(N, 1, H) + part_offset.to(small).view(1, 3, 1)
     # padding slots repeat their own graph's first node (any row of the graph will do, and
     # a non-finite value of one graph then cannot reach another's block)
-    first = (torch.cumsum(counts, 0) - counts).clamp_(max=max(N - 1, 0)).to(small)
-    node = first.view(B, 1).expand(B, L).contiguous().view(-1)
-    node[slot] = torch.arange(N, device=device, dtype=small)
-    gather_rows = (node.view(1, B, 1, L) * (3 * H) + (part.view(3, 1) * H + head).to(small).view(3, 1, H, 1)).view(-1)
-    return out_rows, grad_rows.view(-1), gather_rows
+    first_row = first.clamp(max=max(N - 1, 0)).to(small)
+    if order is None:
+        node = first_row.view(B, 1).expand(B, length).contiguous().view(-1)
+    else:
+        node = first_row[torch.repeat_interleave(order, padded_sorted, output_size=S)]
+    node[node_slot] = torch.arange(N, device=device, dtype=small)
+    head_row = head.to(small).view(1, H, 1)
+    blocks, key_bias, start, done = [], [], 0, 0
+    sorted_counts = counts if order is None else counts[order]
+    for b, l in buckets:
+        blocks.append((node[start:start + b * l].view(b, 1, l) * (3 * H) + head_row).view(-1))
+        real = torch.arange(l, device=device) < sorted_counts[done:done + b].view(b, 1)
+        bias = torch.zeros(b, l, dtype=dtype, device=device).masked_fill_(~real, float("-inf"))
+        key_bias.append(bias.view(b, 1, 1, l).expand(b, H, 1, l).reshape(b * H, 1, l))
+        start += b * l
+        done += b
+    rows = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+    gather_rows = (rows.view(1, -1) + (torch.arange(3, device=device, dtype=small) * H).view(3, 1)).view(-1)
+    return PackedLayout(buckets, tuple(key_bias), out_rows, grad_rows.view(-1), gather_rows)
 
 
 class _PackedSoftmaxAttention(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx, qkv: Tensor, rows: tuple[Tensor, Tensor, Tensor], key_bias: Tensor, num_graphs: int,
-        length: int, heads: int, dropout_p: float,
+        ctx: FunctionCtx, qkv: Tensor, packed: PackedLayout, heads: int, dropout_p: float
     ) -> Tensor:
-        out_rows, grad_rows, gather_rows = rows
         N = qkv.size(0)
-        B, L, H = num_graphs, length, heads
+        H = heads
         C = qkv.size(1) // 3
         D = C // H
-        buf = qkv.reshape(N * 3 * H, D).index_select(0, gather_rows).view(3, B * H, L, D)
-        q, k, v = buf.unbind(0)
-        # scores in base-2 units (log2(e) folded into the scale), softmax in place with exp2
-        weights = torch.baddbmm(key_bias, q, k.transpose(1, 2), alpha=D**-0.5 * _LOG2E)
-        weights.sub_(weights.amax(-1, keepdim=True)).exp2_()
-        weights.div_(weights.sum(-1, keepdim=True))
-        dropped = weights
-        if dropout_p > 0.0:
-            # the mask F.dropout would draw for weights laid out [B, H, L, L]
-            noise = torch.empty(B * H, L, L, dtype=qkv.dtype, device=qkv.device).bernoulli_(1.0 - dropout_p)
-            dropped = weights * noise.div_(1.0 - dropout_p)
-        out = torch.bmm(dropped, v)  # (B*H, L, D)
-        ctx.save_for_backward(buf, weights, dropped, out, out_rows, grad_rows)
-        ctx.dims = (B, L, H, D, dropout_p)  # type: ignore[attr-defined]
-        return out.view(B * H * L, D).index_select(0, out_rows).view(N, C)
+        buf = qkv.reshape(N * 3 * H, D).index_select(0, packed.gather_rows).view(3, -1, D)
+        out = qkv.new_empty(buf.size(1), D)
+        saved, start = [], 0
+        for (b, l), key_bias in zip(packed.buckets, packed.key_bias):
+            rows = slice(start, start + b * H * l)
+            q, k, v = buf[:, rows].view(3, b * H, l, D).unbind(0)
+            # scores in base-2 units (log2(e) folded into the scale), softmax in place with exp2
+            weights = torch.baddbmm(key_bias, q, k.transpose(1, 2), alpha=D**-0.5 * _LOG2E)
+            weights.sub_(weights.amax(-1, keepdim=True)).exp2_()
+            weights.div_(weights.sum(-1, keepdim=True))
+            dropped = weights
+            if dropout_p > 0.0:
+                # the mask F.dropout would draw for this bucket's weights laid out [B_k, H, L_k, L_k]
+                noise = torch.empty(b * H, l, l, dtype=qkv.dtype, device=qkv.device).bernoulli_(1.0 - dropout_p)
+                dropped = weights * noise.div_(1.0 - dropout_p)
+            torch.bmm(dropped, v, out=out[rows].view(b * H, l, D))
+            saved += [weights, dropped]
+            start += b * H * l
+        ctx.save_for_backward(buf, out, packed.out_rows, packed.grad_rows, *saved)
+        ctx.dims = (packed.buckets, H, D, dropout_p)  # type: ignore[attr-defined]
+        return out.index_select(0, packed.out_rows).view(N, C)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        buf, weights, dropped, out, out_rows, grad_rows = ctx.saved_tensors  # type: ignore[attr-defined]
-        B, L, H, D, dropout_p = ctx.dims  # type: ignore[attr-defined]
+        buf, out, out_rows, grad_rows, *saved = ctx.saved_tensors  # type: ignore[attr-defined]
+        buckets, H, D, dropout_p = ctx.dims  # type: ignore[attr-defined]
         N = grad_out.size(0)
-        q, k, v = buf.unbind(0)
         # padded query rows must get a zero gradient: they would count in dV
-        g = grad_out.new_zeros(B * H * L, D).index_copy_(0, out_rows, grad_out.reshape(N * H, D)).view(B * H, L, D)
-        grads = grad_out.new_empty(3, B * H, L, D)
-        torch.bmm(dropped.transpose(1, 2), g, out=grads[2])
-        grad_s = torch.bmm(g, v.transpose(1, 2))
-        if dropout_p > 0.0:
-            # dropped = weights * noise, noise in {0, 1/(1-p)}; a weight that underflowed
-            # to 0 has zero score gradient whatever its noise
-            grad_s.mul_(torch.where(dropped != 0, 1.0 / (1.0 - dropout_p), 0.0))
-        # softmax backward in place: rowsum(A * dA) = rowsum(dropped * G V^T) = rowsum(G * O)
-        grad_s.sub_((g * out).sum(-1, keepdim=True)).mul_(weights)
-        # the 1/sqrt(D) of the scores is applied inside the matmuls (beta=0: no input read)
-        torch.baddbmm(grads[0], grad_s, k, beta=0.0, alpha=D**-0.5, out=grads[0])
-        torch.baddbmm(grads[1], grad_s.transpose(1, 2), q, beta=0.0, alpha=D**-0.5, out=grads[1])
-        grad_qkv = grads.view(3 * B * H * L, D).index_select(0, grad_rows)
-        return grad_qkv.view(N, 3 * H * D), None, None, None, None, None, None
+        g_all = grad_out.new_zeros(out.shape).index_copy_(0, out_rows, grad_out.reshape(N * H, D))
+        # rowsum(A * dA) = rowsum(dropped * G V^T) = rowsum(G * O), on L x D instead of L x L
+        rowsum_all = (g_all * out).sum(-1, keepdim=True)
+        grads = grad_out.new_empty(buf.shape)
+        start = 0
+        for i, (b, l) in enumerate(buckets):
+            weights, dropped = saved[2 * i], saved[2 * i + 1]
+            rows = slice(start, start + b * H * l)
+            q, k, v = buf[:, rows].view(3, b * H, l, D).unbind(0)
+            dq, dk, dv = grads[:, rows].view(3, b * H, l, D).unbind(0)
+            g = g_all[rows].view(b * H, l, D)
+            torch.bmm(dropped.transpose(1, 2), g, out=dv)
+            grad_s = torch.bmm(g, v.transpose(1, 2))
+            if dropout_p > 0.0:
+                # dropped = weights * noise, noise in {0, 1/(1-p)}; a weight that underflowed
+                # to 0 has zero score gradient whatever its noise
+                grad_s.mul_(torch.where(dropped != 0, 1.0 / (1.0 - dropout_p), 0.0))
+            grad_s.sub_(rowsum_all[rows].view(b * H, l, 1)).mul_(weights)  # softmax backward in place
+            # the 1/sqrt(D) of the scores is applied inside the matmuls (beta=0: no input read)
+            torch.baddbmm(dq, grad_s, k, beta=0.0, alpha=D**-0.5, out=dq)
+            torch.baddbmm(dk, grad_s.transpose(1, 2), q, beta=0.0, alpha=D**-0.5, out=dk)
+            start += b * H * l
+        grad_qkv = grads.view(-1, D).index_select(0, grad_rows)
+        return grad_qkv.view(N, 3 * H * D), None, None, None
 
 
 def packed_softmax_attention(
-    qkv: Tensor, batch: Tensor, heads: int, dropout_p: float = 0.0, *, layout: Layout | None = None
+    qkv: Tensor, batch: Tensor, heads: int, dropout_p: float = 0.0, *, layout: Layout | None = None,
+    max_buckets: int = 3,
 ) -> Tensor:
     """Multi-head softmax attention within each graph of a batch.
 
@@ -187,16 +320,13 @@ def packed_softmax_attention(
         heads: ``H``.
         dropout_p: dropout probability on the attention weights (``0`` in eval).
         layout: ``dense_slots(batch)`` if already computed.
+        max_buckets: graphs are padded within at most this many size buckets
+            (:func:`size_buckets`; 1 pads all to the largest graph).
 
     Returns:
         ``[N, C]`` attention output before the output projection, equal to
         :func:`torch.nn.functional.scaled_dot_product_attention` per graph.
     """
     layout = dense_slots(batch) if layout is None else layout
-    _, counts, length = layout
-    B = counts.numel()
-    key_bias = torch.zeros(B, length, dtype=qkv.dtype, device=qkv.device)
-    key_bias.masked_fill_(~padding_mask(counts, length), float("-inf"))
-    key_bias = key_bias.view(B, 1, 1, length).expand(B, heads, 1, length).reshape(B * heads, 1, length)
-    rows = graph_major_rows(batch, layout, heads)
-    return _PackedSoftmaxAttention.apply(qkv, rows, key_bias, B, length, heads, dropout_p)
+    packed = packed_layout(batch, layout, heads, qkv.size(1) // (3 * heads), max_buckets, qkv.dtype)
+    return _PackedSoftmaxAttention.apply(qkv, packed, heads, dropout_p)

@@ -1,4 +1,5 @@
 import copy
+import math
 
 import pytest
 import torch
@@ -165,20 +166,85 @@ def test_dense_slots_hand_checked():
     assert slot.tolist() == [0, 1, 6, 7, 8]
 
 
-def test_graph_major_rows_hand_checked():
-    from graphformers.attention.packed import dense_slots, graph_major_rows
+def test_packed_layout_hand_checked():
+    from graphformers.attention.packed import dense_slots, packed_layout
 
-    # graph sizes 2, 0 (empty), 1 -> L = 2; H = 2, so B*H*L = 12 rows per part
+    # graph sizes 2, 0 (empty), 1 -> L = 2; H = 2, one bucket: 3 graphs * 2 heads * 2 slots = 12 rows per part
     batch = torch.tensor([0, 0, 2])
-    out_rows, grad_rows, gather_rows = graph_major_rows(batch, dense_slots(batch), heads=2)
+    packed = packed_layout(batch, dense_slots(batch), heads=2, max_buckets=1)
+    assert packed.buckets == ((3, 2),)
     # row (b*H + h)*L + l of node n's head h: n0 (b0,l0), n1 (b0,l1), n2 (b2,l0)
-    assert out_rows.tolist() == [0, 2, 1, 3, 8, 10]
-    assert grad_rows.view(3, 3, 2)[0].tolist() == [[0, 2], [12, 14], [24, 26]]  # node 0, parts q/k/v
+    assert packed.out_rows.tolist() == [0, 2, 1, 3, 8, 10]
+    assert packed.grad_rows.view(3, 3, 2)[0].tolist() == [[0, 2], [12, 14], [24, 26]]  # node 0, parts q/k/v
     # qkv row (n*3 + j)*H + h fills each buffer row; padding repeats its graph's first node
-    # (graph 0 has none missing; empty graph 1 points at row 2's node; graph 2's slot l=1 at node 2)
-    part_k = gather_rows.view(3, 3, 2, 2)[1]  # j = 1: [B, H, L]
+    # (graph 0 has none missing; empty graph 1 points at node 2; graph 2's slot l=1 at node 2)
+    part_k = packed.gather_rows.view(3, 3, 2, 2)[1]  # j = 1: [B, H, L]
     assert part_k[0].tolist() == [[2, 8], [3, 9]]
     assert part_k[2].tolist() == [[14, 14], [15, 15]]
+    assert packed.key_bias[0].view(3, 2, 2)[:, 0].tolist() == [[0, 0], [-math.inf, -math.inf], [0, -math.inf]]
+
+
+def test_size_buckets_hand_checked():
+    from graphformers.attention.packed import size_buckets
+
+    # score entries only (D = 0): 10 graphs of 2 nodes and 2 of 30 padded to 30 cost
+    # 12*900 = 10,800; two buckets 10*4 + 2*900 = 1,840 plus the overhead
+    counts = torch.tensor([2] * 10 + [30] * 2)
+    assert size_buckets(counts, heads=1, head_channels=0, overhead=1000) == [2, 30]
+    assert size_buckets(counts, heads=1, head_channels=0, overhead=9000) == [30]  # 1,840 + 9,000 > 10,800
+    assert size_buckets(counts, heads=1, max_buckets=1) == [30]
+    # with the row term (D = 16: 24 entries per padded row) one bucket costs 12*30*54 = 19,440,
+    # two 10*2*26 + 2*30*54 = 3,760 plus the overhead
+    assert size_buckets(counts, heads=1, head_channels=16, overhead=15000) == [2, 30]
+    assert size_buckets(counts, heads=1, head_channels=16, overhead=16000) == [30]
+    # three sizes (and an empty graph): 3 buckets when an extra bucket is cheap; bounds are sizes that occur
+    counts = torch.tensor([1] * 8 + [10] * 8 + [40, 0])
+    assert size_buckets(counts, heads=2, head_channels=0, overhead=1) == [1, 10, 40]
+    assert size_buckets(counts, heads=2, head_channels=0, max_buckets=2, overhead=1) == [10, 40]
+    assert size_buckets(torch.tensor([5, 5, 5]), heads=4, overhead=0) == [5]  # equal sizes: one bucket
+    with pytest.raises(ValueError, match="max_buckets"):
+        size_buckets(counts, heads=1, max_buckets=4)
+
+
+def test_size_buckets_give_the_same_attention_in_values_and_gradients(monkeypatch):
+    """Padding within size buckets (three here, with an empty graph and single nodes) is the
+    same function as padding every graph to the largest."""
+    import graphformers.attention.packed as packed_module
+
+    sizes = [3, 7, 1, 5, 0, 4, 20, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 31, 1, 1]
+    batch = torch.cat([torch.full((n,), i) for i, n in enumerate(sizes)])
+    gen = torch.Generator().manual_seed(0)
+    qkv = torch.randn(batch.numel(), 24, generator=gen, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(batch.numel(), 8, generator=gen, dtype=torch.float64)
+    monkeypatch.setattr(packed_module, "BUCKET_OVERHEAD_SCORES", 1)
+    results = {}
+    for buckets in (1, 3):
+        layout = packed_module.packed_layout(batch, packed_module.dense_slots(batch), 2, 4, max_buckets=buckets)
+        assert len(layout.buckets) == buckets
+        out = packed_module.packed_softmax_attention(qkv, batch, heads=2, max_buckets=buckets)
+        (grad,) = torch.autograd.grad((out * weight).sum(), qkv)
+        results[buckets] = (out, grad)
+    torch.testing.assert_close(results[3][0], results[1][0])
+    torch.testing.assert_close(results[3][1], results[1][1])
+
+
+def test_bucketed_packed_attention_with_dropout_passes_gradcheck(monkeypatch):
+    """The hand-written backward with dropout over several buckets, against finite
+    differences: reseeding before every call draws the same masks, so the function is
+    deterministic in ``qkv``."""
+    import graphformers.attention.packed as packed_module
+
+    monkeypatch.setattr(packed_module, "BUCKET_OVERHEAD_SCORES", 1)
+    batch = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3])
+    assert len(packed_module.packed_layout(batch, packed_module.dense_slots(batch), 2, 2).buckets) == 3
+
+    def attend(qkv):
+        torch.manual_seed(3)
+        return packed_module.packed_softmax_attention(qkv, batch, heads=2, dropout_p=0.3)
+
+    qkv = torch.randn(11, 12, dtype=torch.float64, requires_grad=True)
+    assert (attend(qkv) == 0).any()  # some weights dropped
+    assert torch.autograd.gradcheck(attend, (qkv,))
 
 
 def test_packed_path_keeps_non_finite_values_in_their_graph():
