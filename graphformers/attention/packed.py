@@ -263,13 +263,13 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
             weights = torch.baddbmm(key_bias, q, k.transpose(1, 2), alpha=D**-0.5 * _LOG2E)
             weights.sub_(weights.amax(-1, keepdim=True)).exp2_()
             weights.div_(weights.sum(-1, keepdim=True))
-            dropped = weights
+            dropped = noise = weights
             if dropout_p > 0.0:
                 # the mask F.dropout would draw for this bucket's weights laid out [B_k, H, L_k, L_k]
                 noise = torch.empty(b * H, l, l, dtype=qkv.dtype, device=qkv.device).bernoulli_(1.0 - dropout_p)
                 dropped = weights * noise.div_(1.0 - dropout_p)
             torch.bmm(dropped, v, out=out[rows].view(b * H, l, D))
-            saved += [weights, dropped]
+            saved += [weights, noise]  # the backward recomputes ``dropped`` rather than keep it
             start += b * H * l
         ctx.save_for_backward(buf, out, packed.out_rows, packed.grad_rows, *saved)
         ctx.dims = (packed.buckets, H, D, dropout_p)  # type: ignore[attr-defined]
@@ -288,7 +288,8 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
         grads = grad_out.new_empty(buf.shape)
         start = 0
         for i, (b, l) in enumerate(buckets):
-            weights, dropped = saved[2 * i], saved[2 * i + 1]
+            weights, noise = saved[2 * i], saved[2 * i + 1]
+            dropped = weights * noise if dropout_p > 0.0 else weights
             rows = slice(start, start + b * H * l)
             q, k, v = buf[:, rows].view(3, b * H, l, D).unbind(0)
             dq, dk, dv = grads[:, rows].view(3, b * H, l, D).unbind(0)
@@ -296,9 +297,7 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
             torch.bmm(dropped.transpose(1, 2), g, out=dv)
             grad_s = torch.bmm(g, v.transpose(1, 2))
             if dropout_p > 0.0:
-                # dropped = weights * noise, noise in {0, 1/(1-p)}; a weight that underflowed
-                # to 0 has zero score gradient whatever its noise
-                grad_s.mul_(torch.where(dropped != 0, 1.0 / (1.0 - dropout_p), 0.0))
+                grad_s.mul_(noise)  # the gradient with respect to the weights before dropout
             grad_s.sub_(rowsum_all[rows].view(b * H, l, 1)).mul_(weights)  # softmax backward in place
             # the 1/sqrt(D) of the scores is applied inside the matmuls (beta=0: no input read)
             torch.baddbmm(dq, grad_s, k, beta=0.0, alpha=D**-0.5, out=dq)

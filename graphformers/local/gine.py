@@ -56,7 +56,8 @@ class _NeighbourSum(torch.autograd.Function):
         src, dst, *saved = ctx.saved_tensors  # type: ignore[attr-defined]
         grad_messages = grad_out.index_select(0, dst)
         if ctx.gine:  # type: ignore[attr-defined]
-            grad_messages.mul_(saved[0] > 0)
+            # ReLU's backward from its output (one pass; multiplying by a bool mask casts it first)
+            grad_messages = torch.ops.aten.threshold_backward(grad_messages, saved[0], 0)
         grad_x = None
         if ctx.needs_input_grad[0]:
             num_nodes = ctx.num_nodes  # type: ignore[attr-defined]
