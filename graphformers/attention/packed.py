@@ -93,8 +93,9 @@ def padding_mask(counts: Tensor, length: int) -> Tensor:
     return torch.arange(length, device=counts.device) < counts.unsqueeze(1)
 
 
-#: the fixed cost of one more size bucket, in score entries (``H * L * L`` per graph):
-#: about a dozen more kernel calls, which on CPU cost what about this many entries do
+#: the fixed cost of one more size bucket in :func:`size_buckets`' cost model, in score
+#: entries: a dozen more kernel calls and a longer index set-up, which on the 2-core CPU
+#: cost about what this many entries do (about 0.1 ms)
 BUCKET_OVERHEAD_SCORES: int = 32_768
 
 
