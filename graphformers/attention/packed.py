@@ -49,7 +49,7 @@ same mask as the padded path; with several, other draws from the same distributi
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -58,6 +58,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 
 _LOG2E = 1.4426950408889634
+T = TypeVar("T")
 
 #: ``(slot [N], counts [B], L)``, as :func:`dense_slots` returns it
 Layout = tuple[Tensor, Tensor, int]
@@ -86,6 +87,40 @@ def dense_slots(batch: Tensor, num_graphs: int | None = None) -> Layout:
     starts = torch.cumsum(counts, 0) - counts
     position = torch.arange(batch.numel(), device=batch.device) - starts[batch]
     return batch * length + position, counts, length
+
+
+class BatchCache:
+    """Values computed from a batch vector, kept for the next request with the *same*
+    tensor object, unchanged since (same ``_version``) and with the same key.
+
+    The layers of one model forward all receive the same ``batch`` tensor, so they
+    share one :func:`dense_slots` and one :func:`packed_layout` instead of each
+    recomputing them (on CPU about 0.6 ms per layer for a batch of 128 molecules, in
+    the context of a training step). One entry per kind; the entry holds a reference to
+    the tensor, so its identity cannot pass to another tensor while it is cached. A new
+    mini-batch is a new tensor and misses.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Tensor, tuple, object]] = {}
+
+    def get(self, kind: str, batch: Tensor, key: tuple, compute: Callable[[], T]) -> T:
+        """The cached value of ``kind`` for ``batch`` and ``key``, or ``compute()`` (then cached)."""
+        entry = self._entries.get(kind)
+        stamp = (batch._version, *key)
+        if entry is not None and entry[0] is batch and entry[1] == stamp:
+            return entry[2]  # type: ignore[return-value]
+        value = compute()
+        self._entries[kind] = (batch, stamp, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+#: the cache :class:`~graphformers.attention.base.GlobalAttention` and
+#: :func:`packed_softmax_attention` use
+batch_cache = BatchCache()
 
 
 def padding_mask(counts: Tensor, length: int) -> Tensor:
@@ -327,6 +362,8 @@ def packed_softmax_attention(
         ``[N, C]`` attention output before the output projection, equal to
         :func:`torch.nn.functional.scaled_dot_product_attention` per graph.
     """
-    layout = dense_slots(batch) if layout is None else layout
-    packed = packed_layout(batch, layout, heads, qkv.size(1) // (3 * heads), max_buckets, qkv.dtype)
+    layout = batch_cache.get("slots", batch, (), lambda: dense_slots(batch)) if layout is None else layout
+    D = qkv.size(1) // (3 * heads)
+    key = (heads, D, max_buckets, qkv.dtype, BUCKET_OVERHEAD_SCORES, layout[2])
+    packed = batch_cache.get("packed", batch, key, lambda: packed_layout(batch, layout, heads, D, max_buckets, qkv.dtype))
     return _PackedSoftmaxAttention.apply(qkv, packed, heads, dropout_p)

@@ -393,3 +393,44 @@ def test_mixed_sizes_split_into_packed_small_graphs_and_padded_large_ones():
             alone = attn(x[start:start + n].detach(), torch.zeros(n, dtype=torch.long))
             torch.testing.assert_close(out[start:start + n], alone, atol=1e-6, rtol=0)
         start += n
+
+
+def test_batch_cache_reuses_only_for_the_same_unchanged_tensor():
+    from graphformers.attention.packed import BatchCache
+
+    cache, calls = BatchCache(), []
+
+    def compute():
+        calls.append(1)
+        return object()
+
+    batch = torch.tensor([0, 0, 1])
+    first = cache.get("slots", batch, (), compute)
+    assert cache.get("slots", batch, (), compute) is first and len(calls) == 1
+    assert cache.get("slots", batch.clone(), (), compute) is not first  # equal values, another tensor
+    second = cache.get("slots", batch, (), compute)  # the clone replaced the entry
+    assert second is not first and len(calls) == 3
+    assert cache.get("slots", batch, (4,), compute) is not second  # another key
+    third = cache.get("slots", batch, (), compute)
+    batch[2] = 0  # changed in place: its version moves on
+    assert cache.get("slots", batch, (), compute) is not third
+    assert len(calls) == 6
+
+
+def test_layers_of_one_forward_share_the_packed_layout(monkeypatch):
+    """Two attention layers on the same batch tensor compute the packed layout once; a new
+    batch tensor (the next mini-batch) computes it again; outputs are unchanged."""
+    import graphformers.attention.packed as packed_module
+
+    computed = []
+    original = packed_module.packed_layout
+    monkeypatch.setattr(packed_module, "packed_layout", lambda *a, **k: computed.append(1) or original(*a, **k))
+    packed_module.batch_cache.clear()
+    batch = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    x = torch.randn(9, 8)
+    first, second = MultiheadAttention(8, heads=2), MultiheadAttention(8, heads=2)
+    out = second(first(x, batch), batch)
+    assert len(computed) == 1
+    again = second(first(x, batch.clone()), batch.clone())
+    assert len(computed) == 3
+    torch.testing.assert_close(again, out)
