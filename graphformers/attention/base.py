@@ -36,16 +36,17 @@ def pad_rows(rows: Tensor, layout: Layout) -> tuple[Tensor, OptTensor]:
     mask ``None``; otherwise padding rows are zeros."""
     slot, counts, length = layout
     B = counts.numel()
+    F = rows.size(-1)
     if B * length == rows.size(0):
-        return rows.view(B, length, -1), None
-    dense = rows.new_zeros(B * length, rows.size(-1)).index_copy(0, slot, rows).view(B, length, -1)
+        return rows.view(B, length, F), None
+    dense = rows.new_zeros(B * length, F).index_copy(0, slot, rows).view(B, length, F)
     return dense, padding_mask(counts, length)
 
 
 def unpad_rows(dense: Tensor, layout: Layout) -> Tensor:
     """Padded ``[B, L, F]`` -> flat ``[N, F]`` (the inverse of :func:`pad_rows`)."""
     slot, counts, length = layout
-    flat = dense.reshape(counts.numel() * length, -1)
+    flat = dense.reshape(counts.numel() * length, dense.size(-1))
     return flat if flat.size(0) == slot.numel() else flat.index_select(0, slot)
 
 
@@ -143,7 +144,9 @@ class GlobalAttention(nn.Module):
         self.check_input(x, batch)
         self._check_masks(attn_mask, attn_bias)
         qkv = self.in_proj(x)
-        if batch is None:
+        if x.size(0) == 0:  # no nodes (e.g. an empty mini-batch): nothing to attend to
+            out = qkv.narrow(1, 0, self.channels) * 0.0
+        elif batch is None:
             out = self.attend(qkv.unsqueeze(0), None, attn_mask=attn_mask, attn_bias=attn_bias).squeeze(0)
         else:
             layout = batch_cache.get("slots", batch, (), lambda: dense_slots(batch))

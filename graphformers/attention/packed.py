@@ -362,6 +362,8 @@ def packed_softmax_attention(
         ``[N, C]`` attention output before the output projection, equal to
         :func:`torch.nn.functional.scaled_dot_product_attention` per graph.
     """
+    if qkv.size(0) == 0:  # no nodes: an empty output, still connected to qkv
+        return qkv.narrow(1, 0, qkv.size(1) // 3) * 0.0
     layout = batch_cache.get("slots", batch, (), lambda: dense_slots(batch)) if layout is None else layout
     D = qkv.size(1) // (3 * heads)
     key = (heads, D, max_buckets, qkv.dtype, BUCKET_OVERHEAD_SCORES, layout[2])

@@ -434,3 +434,26 @@ def test_layers_of_one_forward_share_the_packed_layout(monkeypatch):
     again = second(first(x, batch.clone()), batch.clone())
     assert len(computed) == 3
     torch.testing.assert_close(again, out)
+
+
+@pytest.mark.parametrize("kind", sorted(ATTENTIONS))
+def test_no_nodes_give_an_empty_output(kind):
+    """An empty mini-batch (zero nodes) passes through every attention, with and
+    without a batch vector, and backpropagates."""
+    attn = ATTENTIONS[kind]()
+    x = torch.zeros(0, attn.channels, requires_grad=True)
+    for batch in (torch.zeros(0, dtype=torch.long), None):
+        out = attn(x, batch)
+        assert out.shape == (0, attn.channels)
+    out.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+def test_packed_attention_with_no_nodes():
+    from graphformers.attention.packed import packed_softmax_attention
+
+    qkv = torch.zeros(0, 24, requires_grad=True)
+    out = packed_softmax_attention(qkv, torch.zeros(0, dtype=torch.long), heads=2)
+    assert out.shape == (0, 8)
+    out.sum().backward()
+    assert qkv.grad.shape == qkv.shape
