@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphformers.attention.base import GlobalAttention
-from graphformers.attention.packed import Layout, dense_slots, packed_softmax_attention
+from graphformers.attention.packed import Layout, dense_slots, packed_softmax_attention, shared_packed_layout
 from graphformers.typing import OptTensor
 
 
@@ -40,9 +40,11 @@ class MultiheadAttention(GlobalAttention):
     kernel's tiling overhead at ``L`` of a few dozen; memory stays bounded by
     that threshold. In the flat form (``x [N, C]``, ``batch``) without
     ``attn_mask``/``attn_bias`` that path runs as one autograd function,
-    :func:`~graphformers.attention.packed.packed_softmax_attention`, which pads,
-    attends and un-pads with a hand-written backward (same values and seeded
-    dropout masks; set :attr:`packed` to ``False`` where double backward is needed).
+    :func:`~graphformers.attention.packed.packed_softmax_attention`, which pads
+    (within up to three size buckets), attends and un-pads with a hand-written
+    backward (same values; set :attr:`packed` to ``False`` where double backward
+    is needed); there the bound applies to the bucketed score buffer
+    ``H * sum_k B_k L_k^2``, so a batch of 512 molecules still takes it.
 
     A query with no allowed key (possible only with ``attn_mask``, e.g. a node
     without in-edges under edge-restricted attention) outputs zeros before
@@ -61,9 +63,10 @@ class MultiheadAttention(GlobalAttention):
 
     supports_attn_bias = True
     #: dense batches with at most this many nodes per graph ``L`` and at most
-    #: :attr:`max_score_elements` scores ``B*H*L*L`` use explicit batched matmuls
-    #: (measured faster on CPU than the fused kernels for many small graphs, e.g.
-    #: molecules; slower from ``L`` of about 128); others use the fused SDPA kernels.
+    #: :attr:`max_score_elements` scores ``B*H*L*L`` (packed path: ``H * sum_k B_k L_k^2``
+    #: over the size buckets) use explicit batched matmuls (measured faster on CPU than
+    #: the fused kernels for many small graphs, e.g. molecules); others use the fused
+    #: SDPA kernels.
     max_explicit_length: int = 64
     max_score_elements: int = 2**22
     #: whether the flat form may use the fused pad/attend/un-pad function
@@ -105,8 +108,10 @@ class MultiheadAttention(GlobalAttention):
             return super().attend_flat(qkv, batch, layout, attn_mask=attn_mask, attn_bias=attn_bias)
         dropout_p = self.dropout if self.training else 0.0
         if length <= self.max_explicit_length:
-            if counts.numel() * self.heads * length**2 <= self.max_score_elements:
-                return packed_softmax_attention(qkv, batch, self.heads, dropout_p, layout=layout)
+            # the score buffers of the packed path, graphs padded within size buckets
+            packed = shared_packed_layout(batch, self.heads, self.head_channels, qkv.dtype, layout=layout)
+            if packed.score_elements <= self.max_score_elements:
+                return packed_softmax_attention(qkv, batch, self.heads, dropout_p, packed=packed)
             return super().attend_flat(qkv, batch, layout)
         # mixed sizes: the graphs up to max_explicit_length nodes go through the packed
         # path, the larger ones are padded among themselves only (one large molecule

@@ -151,6 +151,11 @@ class PackedLayout(NamedTuple):
     #: ``[3 * R]`` the ``qkv`` row (of ``D`` values) that fills every buffer row
     gather_rows: Tensor
 
+    @property
+    def score_elements(self) -> int:
+        """``H * sum_k B_k L_k^2``: the entries of one score buffer over all buckets."""
+        return sum(bias.size(0) * bias.size(-1) ** 2 for bias in self.key_bias)
+
 
 def size_buckets(
     counts: Tensor, heads: int, head_channels: int = 16, max_buckets: int = 3, overhead: int | None = None
@@ -343,9 +348,22 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
         return grad_qkv.view(N, 3 * H * D), None, None, None
 
 
+def shared_packed_layout(
+    batch: Tensor, heads: int, head_channels: int, dtype: torch.dtype, *, layout: Layout | None = None,
+    max_buckets: int = 3,
+) -> PackedLayout:
+    """:func:`packed_layout` of ``batch`` through :data:`batch_cache` (computed once for
+    the layers of one forward); ``layout`` is ``dense_slots(batch)`` if already computed."""
+    layout = batch_cache.get("slots", batch, (), lambda: dense_slots(batch)) if layout is None else layout
+    key = (heads, head_channels, max_buckets, dtype, BUCKET_OVERHEAD_SCORES, layout[2])
+    return batch_cache.get(
+        "packed", batch, key, lambda: packed_layout(batch, layout, heads, head_channels, max_buckets, dtype)
+    )
+
+
 def packed_softmax_attention(
     qkv: Tensor, batch: Tensor, heads: int, dropout_p: float = 0.0, *, layout: Layout | None = None,
-    max_buckets: int = 3,
+    max_buckets: int = 3, packed: PackedLayout | None = None,
 ) -> Tensor:
     """Multi-head softmax attention within each graph of a batch.
 
@@ -357,6 +375,7 @@ def packed_softmax_attention(
         layout: ``dense_slots(batch)`` if already computed.
         max_buckets: graphs are padded within at most this many size buckets
             (:func:`size_buckets`; 1 pads all to the largest graph).
+        packed: :func:`shared_packed_layout` of ``batch`` if already computed.
 
     Returns:
         ``[N, C]`` attention output before the output projection, equal to
@@ -364,8 +383,7 @@ def packed_softmax_attention(
     """
     if qkv.size(0) == 0:  # no nodes: an empty output, still connected to qkv
         return qkv.narrow(1, 0, qkv.size(1) // 3) * 0.0
-    layout = batch_cache.get("slots", batch, (), lambda: dense_slots(batch)) if layout is None else layout
-    D = qkv.size(1) // (3 * heads)
-    key = (heads, D, max_buckets, qkv.dtype, BUCKET_OVERHEAD_SCORES, layout[2])
-    packed = batch_cache.get("packed", batch, key, lambda: packed_layout(batch, layout, heads, D, max_buckets, qkv.dtype))
+    if packed is None:
+        D = qkv.size(1) // (3 * heads)
+        packed = shared_packed_layout(batch, heads, D, qkv.dtype, layout=layout, max_buckets=max_buckets)
     return _PackedSoftmaxAttention.apply(qkv, packed, heads, dropout_p)

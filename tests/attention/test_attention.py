@@ -457,3 +457,27 @@ def test_packed_attention_with_no_nodes():
     assert out.shape == (0, 8)
     out.sum().backward()
     assert qkv.grad.shape == qkv.shape
+
+
+def test_score_bound_applies_to_the_bucketed_buffers(monkeypatch):
+    """``max_score_elements`` bounds the packed path's bucketed score buffer
+    (``H * sum_k B_k L_k^2``), not ``B * H * L^2``: 20 graphs of 2 nodes and one of 10,
+    2 heads, take 2 * (20 * 4 + 100) = 360 entries in two buckets against 4,200 padded
+    to 10; above the bound the padded path runs, with the same values."""
+    import graphformers.attention.full as full_module
+    import graphformers.attention.packed as packed_module
+
+    monkeypatch.setattr(packed_module, "BUCKET_OVERHEAD_SCORES", 1)
+    calls = []
+    original = full_module.packed_softmax_attention
+    monkeypatch.setattr(full_module, "packed_softmax_attention", lambda *a, **k: calls.append(1) or original(*a, **k))
+    batch = torch.cat([torch.arange(20).repeat_interleave(2), torch.full((10,), 20)])
+    x = torch.randn(batch.numel(), 8)
+    attn = MultiheadAttention(8, heads=2).eval()
+    attn.max_score_elements = 360
+    packed_out = attn(x, batch)
+    assert calls == [1]
+    attn.max_score_elements = 359
+    padded_out = attn(x, batch)
+    assert calls == [1]
+    torch.testing.assert_close(packed_out, padded_out)
