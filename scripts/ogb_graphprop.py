@@ -218,7 +218,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="results folder (default results/ogb/<model>_<dataset>)")
     p.add_argument("--root", type=Path, help="OGB dataset root (default: cache_root()/ogb)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing results folder's seed files")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads(N) (default: no call, torch's own setting; with torch 2.13 on "
+                   "CPU the call slows the flash kernel of scaled_dot_product_attention, see "
+                   "docs/results.md#bench-gps)")
     p.add_argument("--smoke", action="store_true", help="tiny built-in dataset, 1-layer model, 2 epochs, 2 seeds")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)

@@ -132,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="results folder (default results/ogb/<model>_<dataset>)")
     p.add_argument("--root", type=Path, help="OGB dataset root (default: cache_root()/ogb)")
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads(N) (default: no call, torch's own setting; with torch 2.13 on "
+                   "CPU the call slows the flash kernel of scaled_dot_product_attention, see "
+                   "docs/results.md#bench-gps)")
     p.add_argument("--smoke", action="store_true", help="60-node graph in the arxiv layout, 3 epochs, 2 seeds")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
