@@ -24,7 +24,7 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-from graphformers.attention.packed import Layout, batch_cache, dense_slots, padding_mask
+from graphformers.attention.packed import Layout, dense_slots, padding_mask, shared_dense_slots
 from graphformers.typing import OptTensor
 from graphformers.utils.chunks import row_chunks
 
@@ -149,8 +149,7 @@ class GlobalAttention(nn.Module):
         elif batch is None:
             out = self.attend(qkv.unsqueeze(0), None, attn_mask=attn_mask, attn_bias=attn_bias).squeeze(0)
         else:
-            layout = batch_cache.get("slots", batch, (), lambda: dense_slots(batch))
-            out = self.attend_flat(qkv, batch, layout, attn_mask=attn_mask, attn_bias=attn_bias)
+            out = self.attend_flat(qkv, batch, shared_dense_slots(batch), attn_mask=attn_mask, attn_bias=attn_bias)
         return self.out_proj(out)
 
     def attend_flat(

@@ -275,7 +275,7 @@ def packed_layout(
     sorted_counts = counts if order is None else counts[order]
     for b, l in buckets:
         blocks.append((node[start:start + b * l].view(b, 1, l) * (3 * H) + head_row).view(-1))
-        real = torch.arange(l, device=device) < sorted_counts[done:done + b].view(b, 1)
+        real = padding_mask(sorted_counts[done:done + b], l)
         bias = torch.zeros(b, l, dtype=dtype, device=device).masked_fill_(~real, float("-inf"))
         key_bias.append(bias.view(b, 1, 1, l).expand(b, H, 1, l).reshape(b * H, 1, l))
         start += b * l
@@ -348,13 +348,19 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
         return grad_qkv.view(N, 3 * H * D), None, None, None
 
 
+def shared_dense_slots(batch: Tensor) -> Layout:
+    """:func:`dense_slots` of ``batch`` through :data:`batch_cache` (computed once for the
+    layers of one forward)."""
+    return batch_cache.get("slots", batch, (), lambda: dense_slots(batch))
+
+
 def shared_packed_layout(
     batch: Tensor, heads: int, head_channels: int, dtype: torch.dtype, *, layout: Layout | None = None,
     max_buckets: int = 3,
 ) -> PackedLayout:
     """:func:`packed_layout` of ``batch`` through :data:`batch_cache` (computed once for
     the layers of one forward); ``layout`` is ``dense_slots(batch)`` if already computed."""
-    layout = batch_cache.get("slots", batch, (), lambda: dense_slots(batch)) if layout is None else layout
+    layout = shared_dense_slots(batch) if layout is None else layout
     key = (heads, head_channels, max_buckets, dtype, BUCKET_OVERHEAD_SCORES, layout[2])
     return batch_cache.get(
         "packed", batch, key, lambda: packed_layout(batch, layout, heads, head_channels, max_buckets, dtype)
