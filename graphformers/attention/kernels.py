@@ -47,6 +47,10 @@ class FeatureMap(nn.Module):
     def reset_parameters(self) -> None:
         pass
 
+    def step(self) -> None:
+        """Called by :class:`KernelAttention` once at the start of every training
+        forward, before any features are computed (e.g. to redraw random features)."""
+
 
 class EluFeatureMap(FeatureMap):
     r""":math:`\phi(x) = \mathrm{elu}(x) + 1` (Katharopoulos et al., "Transformers
@@ -99,8 +103,9 @@ class FavorPlusFeatureMap(FeatureMap):
     same graph and head* (never over the batch, which would couple graphs).
 
     The projection ``W [M, D]`` is a buffer: it is redrawn by
-    :meth:`redraw_projection`, which :class:`KernelAttention` calls every
-    ``redraw_interval`` training forwards; in eval mode it is never redrawn.
+    :meth:`redraw_projection`, which :meth:`step` calls every ``redraw_interval``
+    training forwards (before the forward's query and key features, so both use the
+    same draw); in eval mode it is never redrawn.
 
     Args:
         head_channels: ``D``.
@@ -124,10 +129,19 @@ class FavorPlusFeatureMap(FeatureMap):
 
     @torch.no_grad()
     def redraw_projection(self, generator: torch.Generator | None = None) -> None:
-        """Draw a fresh random projection in place."""
+        """Draw a fresh random projection. The buffer gets a new tensor rather than being
+        overwritten, so that the autograd graph of an earlier forward (not yet
+        backpropagated, e.g. under gradient accumulation) keeps the projection it used."""
         new = gaussian_orthogonal_matrix(self.num_features, self.head_channels, generator)
-        self.projection.copy_(new.to(self.projection))
+        self.projection = new.to(self.projection)
         self.calls_since_redraw.zero_()
+
+    def step(self) -> None:
+        """Count a training forward; redraw first when ``redraw_interval`` have passed."""
+        if self.redraw_interval > 0:
+            if int(self.calls_since_redraw) >= self.redraw_interval:
+                self.redraw_projection()
+            self.calls_since_redraw += 1
 
     def reset_parameters(self) -> None:
         self.redraw_projection()
@@ -146,10 +160,6 @@ class FavorPlusFeatureMap(FeatureMap):
         return x @ self.projection.T, 0.5 * (x * x).sum(dim=-1, keepdim=True)
 
     def forward(self, x: Tensor, is_query: bool, mask: OptTensor = None) -> Tensor:
-        if self.training and self.redraw_interval > 0 and not is_query:
-            if int(self.calls_since_redraw) >= self.redraw_interval:
-                self.redraw_projection()
-            self.calls_since_redraw += 1
         proj, sq = self._exponent(x)  # (B, L, H, M), (B, L, H, 1)
         if is_query:
             stab = proj.amax(dim=-1, keepdim=True)

@@ -71,6 +71,8 @@ class KernelAttention(GlobalAttention):
     ) -> Tensor:
         B, L, _ = qkv.shape
         H, D = self.heads, self.head_channels
+        if self.training:  # e.g. FAVOR+ redraws here, before the query and key features
+            self.feature_map.step()
         # node-major strided views of the projection, (B, L, H, D) each: no copies
         q, k, v = qkv.view(B, L, 3, H, D).unbind(2)
         key_mask = None if mask is None else mask.view(B, L, 1, 1)

@@ -84,6 +84,24 @@ def test_eval_is_deterministic_and_performer_redraws_only_in_training():
     assert not torch.equal(proj, attn.feature_map.projection)
 
 
+def test_performer_redraw_serves_queries_and_keys_alike_and_keeps_earlier_graphs():
+    """A training forward that redraws: queries and keys use the new features (the
+    output equals eval mode's with them), and a graph made before the redraw still
+    backpropagates (gradient accumulation over two forwards)."""
+    torch.manual_seed(0)
+    attn = PerformerAttention(8, heads=2, num_features=16, redraw_interval=1).train()
+    x = torch.randn(10, 8, requires_grad=True)
+    batch = torch.tensor([0] * 4 + [1] * 6)
+    first = attn(x, batch)  # calls_since_redraw 0 -> 1, no redraw
+    old = attn.feature_map.projection
+    second = attn(x, batch)  # redraws before any features
+    assert not torch.equal(old, attn.feature_map.projection)
+    attn.eval()
+    torch.testing.assert_close(second, attn(x, batch))
+    (first.sum() + second.sum()).backward()  # the first graph kept its projection
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
 def test_performer_error_falls_with_more_features():
     """FAVOR+ approximates exact softmax attention better as M grows (seeded)."""
     torch.manual_seed(0)
