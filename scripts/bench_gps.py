@@ -33,6 +33,13 @@ statistics and to ``tracemalloc``).
 on one graph of ``N`` nodes under both allocator settings (training keeps every
 activation, so there the allocator setting matters; README's large-graph tip).
 
+``--checkpoint-nodes N`` instead trains a ``GraphGPS`` of ``--train-layers`` such
+layers (and a linear node head) on one graph of ``N`` nodes with and without
+activation checkpointing (``GraphGPS(checkpoint=True)``), each in a fresh process
+with glibc's default allocator: peak resident memory the first forward+backward adds
+and seconds per step; last line ``checkpoint_memory_ratio`` (peak without / with)
+and ``checkpoint_time_ratio`` (step with / without).
+
 Threads: by default the script leaves PyTorch's thread settings alone, as a
 user's training script does. ``--threads N`` calls ``torch.set_num_threads(N)``
 first (children too). Measured on the 2-core VM with torch 2.13: calling it, even
@@ -46,6 +53,7 @@ Usage::
 
     python scripts/bench_gps.py [--quick] [--threads N]
     python scripts/bench_gps.py --train-nodes 1000000 [--train-steps 6]
+    python scripts/bench_gps.py --checkpoint-nodes 300000 [--train-layers 4] [--train-steps 6]
 """
 
 from __future__ import annotations
@@ -67,7 +75,9 @@ from graphformers.attention import LinearAttention, MultiheadAttention, Performe
 from graphformers.attention.packed import batch_cache
 from graphformers.blocks.gps import GPSLayer
 from graphformers.cli.args import positive_int
+from graphformers.heads import NodeHead
 from graphformers.local.gine import GIN, GINE
+from graphformers.models.gps import GraphGPS
 
 C, HEADS = 64, 4
 
@@ -260,6 +270,40 @@ def _train_child(spec: dict) -> None:
     print(json.dumps({"step_seconds": seconds, "peak_added_gib": peak}))
 
 
+class _Features(nn.Module):
+    """The encoder of the checkpoint benchmark's model: the node features as they are."""
+
+    def forward(self, data: Data) -> torch.Tensor:
+        return data.x
+
+
+def _checkpoint_child(spec: dict) -> None:
+    """Runs in a subprocess: ``spec["steps"]`` training steps (forward, backward, SGD
+    update) of a GraphGPS of ``spec["layers"]`` scaling layers on one graph of
+    ``spec["n"]`` nodes, with or without checkpointing; the peak resident memory the
+    first step adds and the seconds of every step."""
+    torch.manual_seed(0)
+    data = random_big_graph(spec["n"], spec["degree"])
+    data.batch = torch.zeros(spec["n"], dtype=torch.long)
+    model = GraphGPS(_Features(), [gin_layer() for _ in range(spec["layers"])], NodeHead(C, 1),
+                     checkpoint=spec["checkpoint"]).train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    seconds, peak, loss = [], 0.0, float("nan")
+    for step in range(spec["steps"]):
+        before = _reset_peak_rss()
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        out = model(data)
+        out.square().mean().backward()
+        opt.step()
+        seconds.append(time.perf_counter() - t0)
+        if step == 0:
+            peak = (_status_kib("VmHWM") - before) / 2**20
+            loss = float(out.detach().square().mean())
+        del out
+    print(json.dumps({"step_seconds": seconds, "peak_added_gib": peak, "first_loss": loss}))
+
+
 #: glibc settings that keep freed memory for reuse instead of returning it to the
 #: kernel (mallopt(3)); the scaling cases are measured with and without them
 REUSE_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**36)}
@@ -295,6 +339,25 @@ def train_steps(n: int, steps: int) -> int:
     return 0
 
 
+def checkpoint_steps(n: int, layers: int, steps: int) -> int:
+    """The ``--checkpoint-nodes`` mode: one JSON line per setting, then the ratios."""
+    recs = {}
+    for ckpt in (False, True):
+        spec = {"n": n, "degree": 10, "mode": "checkpoint", "layers": layers, "steps": steps, "checkpoint": ckpt}
+        rec = memory_case(spec, timeout=3600)
+        emit({"case": "train_gps_checkpoint", **spec, **rec})
+        if "error" in rec:
+            return 1
+        recs[ckpt] = rec
+    plain, ckpt = recs[False], recs[True]
+    emit({"checkpoint_memory_ratio": (plain["peak_added_gib"] / ckpt["peak_added_gib"]
+                                      if ckpt["peak_added_gib"] > 0 else None),
+          "checkpoint_time_ratio": min(ckpt["step_seconds"]) / min(plain["step_seconds"]),
+          "same_first_loss": plain["first_loss"] == ckpt["first_loss"],
+          "threads": torch.get_num_threads(), "set_num_threads_called": bool(_THREADS_ARGS)})
+    return 0
+
+
 def emit(record: dict) -> None:
     print(json.dumps(record), flush=True)
 
@@ -308,7 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-nodes", type=positive_int, metavar="N",
                         help="instead of the benchmark: forward+backward steps of the scaling layer on one "
                              "graph of N nodes, with glibc's default allocator settings and with memory reuse")
-    parser.add_argument("--train-steps", type=positive_int, default=6, help="steps per allocator (default 6)")
+    parser.add_argument("--train-steps", type=positive_int, default=6,
+                        help="steps per allocator or checkpoint setting (default 6)")
+    parser.add_argument("--checkpoint-nodes", type=positive_int, metavar="N",
+                        help="instead of the benchmark: train a GraphGPS of --train-layers scaling layers on one "
+                             "graph of N nodes with and without activation checkpointing")
+    parser.add_argument("--train-layers", type=positive_int, default=4, help="layers for --checkpoint-nodes (default 4)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads is not None:
@@ -316,10 +384,13 @@ def main(argv: list[str] | None = None) -> int:
         _THREADS_ARGS[:] = ["--threads", str(args.threads)]
     if args.child:
         spec = json.loads(args.child)
-        {"train_step": _train_child, "scaling_time": _scaling_time_child}.get(spec["mode"], _memory_child)(spec)
+        children = {"train_step": _train_child, "scaling_time": _scaling_time_child, "checkpoint": _checkpoint_child}
+        children.get(spec["mode"], _memory_child)(spec)
         return 0
     if args.train_nodes:
         return train_steps(args.train_nodes, args.train_steps)
+    if args.checkpoint_nodes:
+        return checkpoint_steps(args.checkpoint_nodes, args.train_layers, args.train_steps)
 
     torch.manual_seed(0)
     batch = molecule_batch(128)

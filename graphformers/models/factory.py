@@ -177,7 +177,7 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
 
     model = dict(cfg.get("model", cfg))
     known = {"name", "channels", "num_layers", "dropout", "node_encoder", "edge_encoder", "pe", "local",
-             "attention", "norm", "head", "virtual_node", "heads"}
+             "attention", "norm", "head", "virtual_node", "heads", "checkpoint"}
     unknown = set(model) - known
     if unknown:
         raise ValueError(f"model config: unknown keys {sorted(unknown)}; known keys are {sorted(known)}")
@@ -190,7 +190,12 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
         raise ValueError(f"model.norm: unknown {norm_name!r}; choose one of {sorted(NORMS)}")
     norm = NORMS[norm_name]
 
+    checkpoint = model.get("checkpoint", False)
+    if not isinstance(checkpoint, bool):
+        raise ValueError(f"model.checkpoint must be true or false, got {checkpoint!r}")
     if name == "graph_transformer":
+        if checkpoint:
+            raise ValueError("model.checkpoint is supported for name: gps and name: mpnn")
         return _graph_transformer(model, channels, num_layers, dropout, norm, out_channels)
     if "heads" in model:
         raise ValueError(f"model.heads is for name: graph_transformer (use attention.heads for name: {name})")
@@ -226,7 +231,7 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
             )
             for _ in range(num_layers)
         ]
-        return GraphGPS(encoder, layers, head, edge_encoder=edge_encoder)
+        return GraphGPS(encoder, layers, head, edge_encoder=edge_encoder, checkpoint=checkpoint)
     if name == "mpnn":
         from graphformers.models.mpnn import MPNN
 
@@ -236,7 +241,8 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
             raise ValueError("model.pe is not supported for name: mpnn (use name: gps with attention: null)")
         layers = [make_local() for _ in range(num_layers)]
         return MPNN(node_encoder, layers, head, edge_encoder=edge_encoder,
-                    virtual_node=bool(model.get("virtual_node", False)), dropout=dropout, norm=norm)
+                    virtual_node=bool(model.get("virtual_node", False)), dropout=dropout, norm=norm,
+                    checkpoint=checkpoint)
     raise ValueError(f"model.name: unknown {name!r}; choose 'gps', 'mpnn' or 'graph_transformer'")
 
 

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphformers.blocks.gps import GPSLayer
+from graphformers.utils.checkpoint import checkpoint_layer
 from graphformers.utils.checks import check_graph
 from graphformers.utils.modules import reset_module
 
@@ -36,6 +37,12 @@ class GraphGPS(nn.Module):
         head: module ``(x [N, C], batch [N]) -> out`` (see :mod:`graphformers.heads`).
         edge_encoder: module ``edge_attr -> [E, C_e]``, or ``None`` to pass
             ``data.edge_attr`` through unchanged.
+        checkpoint: recompute each layer's activations in the backward instead of
+            keeping them (:func:`graphformers.utils.checkpoint.checkpoint_layer`):
+            training memory falls from all layers' activations to the layers'
+            inputs plus one layer's activations, for about one more forward of
+            compute. Same outputs and gradients (dropout masks are replayed); for
+            full-batch training on large single graphs. Not part of the paper.
 
     Shapes:
         ``data.x [N, *]``, ``data.edge_index [2, E]``, ``data.batch [N]`` ->
@@ -52,6 +59,7 @@ class GraphGPS(nn.Module):
         head: nn.Module,
         *,
         edge_encoder: nn.Module | None = None,
+        checkpoint: bool = False,
     ) -> None:
         super().__init__()
         if len(layers) == 0:
@@ -64,6 +72,7 @@ class GraphGPS(nn.Module):
         self.edge_encoder = edge_encoder
         self.layers = nn.ModuleList(layers)
         self.head = head
+        self.checkpoint = checkpoint
 
     def reset_parameters(self) -> None:
         for mod in (self.encoder, self.edge_encoder, *self.layers, self.head):
@@ -83,12 +92,14 @@ class GraphGPS(nn.Module):
         if edge_attr is not None and self.edge_encoder is not None:
             edge_attr = self.edge_encoder(edge_attr)
         for layer in self.layers:
-            x, edge_attr = layer(x, data.edge_index, batch, edge_attr=edge_attr)
+            x, edge_attr = checkpoint_layer(layer, x, data.edge_index, batch, edge_attr=edge_attr,
+                                            enabled=self.checkpoint)
         return x
 
     def forward(self, data: Data) -> Tensor:
         return self.head(self.embed(data), getattr(data, "batch", None))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.channels}, num_layers={len(self.layers)}, layer={self.layers[0]})"
+        extra = ", checkpoint=True" if self.checkpoint else ""
+        return f"{type(self).__name__}({self.channels}, num_layers={len(self.layers)}, layer={self.layers[0]}{extra})"
 

@@ -12,8 +12,10 @@ from torch_geometric.data import Data
 from graphformers.blocks.virtual_node import VirtualNode
 from graphformers.local.base import LocalMessagePassing
 from graphformers.local.norm import batch_norm
-from graphformers.utils.modules import reset_module
+from graphformers.typing import OptTensor
+from graphformers.utils.checkpoint import checkpoint_layer
 from graphformers.utils.checks import check_graph
+from graphformers.utils.modules import reset_module
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -53,6 +55,9 @@ class MPNN(nn.Module):
             virtual-node MLP (default
             :func:`~graphformers.local.norm.batch_norm`, PyG's
             BatchNorm that tolerates one-row batches; ``None`` = no norm).
+        checkpoint: recompute each layer's activations in the backward instead of
+            keeping them (:func:`graphformers.utils.checkpoint.checkpoint_layer`; same
+            outputs and gradients, less memory, about one more forward of compute).
 
     Shapes:
         ``data.x [N, *]``, ``data.edge_index [2, E]``, ``data.batch [N]`` ->
@@ -72,6 +77,7 @@ class MPNN(nn.Module):
         virtual_node: bool = False,
         dropout: float = 0.0,
         norm: NormFactory | None = batch_norm,
+        checkpoint: bool = False,
     ) -> None:
         super().__init__()
         if len(layers) == 0:
@@ -93,6 +99,7 @@ class MPNN(nn.Module):
             for i in range(len(layers) - 1 if virtual_node else 0)
         )
         self.head = head
+        self.checkpoint = checkpoint
 
     def reset_parameters(self) -> None:
         for module in (self.node_encoder, self.edge_encoder, *self.layers, *self.norms, *self.virtual_nodes, self.head):
@@ -114,12 +121,21 @@ class MPNN(nn.Module):
             edge_attr = self.edge_encoder(edge_attr)
         num_graphs = getattr(data, "num_graphs", 1) if batch is not None else 1
         state = None
-        for i, (layer, norm) in enumerate(zip(self.layers, self.norms)):
-            update, edge_attr = layer(x, data.edge_index, edge_attr)
-            x = norm(x + F.dropout(update, self.dropout, self.training))
-            if i < len(self.virtual_nodes):
-                x, state = self.virtual_nodes[i](x, batch, state, num_graphs)
+        for i in range(len(self.layers)):
+            x, edge_attr, state = checkpoint_layer(self._block, i, x, data.edge_index, edge_attr, batch, state,
+                                                   num_graphs, enabled=self.checkpoint, owner=self)
         return x
+
+    def _block(
+        self, i: int, x: Tensor, edge_index: Tensor, edge_attr: OptTensor, batch: OptTensor, state: OptTensor,
+        num_graphs: int,
+    ) -> tuple[Tensor, OptTensor, OptTensor]:
+        """Layer ``i``: message passing, dropout, residual, norm, then the virtual node (if any)."""
+        update, edge_attr = self.layers[i](x, edge_index, edge_attr)
+        x = self.norms[i](x + F.dropout(update, self.dropout, self.training))
+        if i < len(self.virtual_nodes):
+            x, state = self.virtual_nodes[i](x, batch, state, num_graphs)
+        return x, edge_attr, state
 
     def forward(self, data: Data) -> Tensor:
         return self.head(self.embed(data), getattr(data, "batch", None))
@@ -127,5 +143,6 @@ class MPNN(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.channels}, num_layers={len(self.layers)}, layer={self.layers[0]}, "
-            f"virtual_node={self.virtual_node}, dropout={self.dropout})"
+            f"virtual_node={self.virtual_node}, dropout={self.dropout}"
+            f"{', checkpoint=True' if self.checkpoint else ''})"
         )

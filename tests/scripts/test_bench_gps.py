@@ -62,3 +62,18 @@ def test_train_steps_mode_times_both_allocators(load_script, capsys):
     assert [r.get("allocator") for r in lines[:2]] == ["default", "reuse"]
     assert all(len(r["step_seconds"]) == 2 and r["peak_added_gib"] >= 0 for r in lines[:2])
     assert lines[2]["reuse_speedup"] == lines[2]["train_step_seconds_default"] / lines[2]["train_step_seconds_reuse"]
+
+
+def test_checkpoint_mode_trains_both_settings_to_the_same_loss(load_script, capsys):
+    import json
+
+    bench = load_script("bench_gps")
+    torch.set_num_threads(1)
+    assert bench.main(["--checkpoint-nodes", "400", "--train-layers", "2", "--train-steps", "2", "--threads", "1"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r.get("checkpoint") for r in lines[:2]] == [False, True]
+    assert all(len(r["step_seconds"]) == 2 and r["peak_added_gib"] >= 0 for r in lines[:2])
+    # checkpointing changes memory and time, not the model: same loss on the same graph
+    assert lines[0]["first_loss"] == lines[1]["first_loss"] and lines[2]["same_first_loss"] is True
+    if lines[1]["peak_added_gib"] > 0:  # (a graph this small may add no resident pages)
+        assert lines[2]["checkpoint_memory_ratio"] == lines[0]["peak_added_gib"] / lines[1]["peak_added_gib"]
