@@ -105,7 +105,11 @@ class BatchCache:
         self._entries: dict[str, tuple[Tensor, tuple, object]] = {}
 
     def get(self, kind: str, batch: Tensor, key: tuple, compute: Callable[[], T]) -> T:
-        """The cached value of ``kind`` for ``batch`` and ``key``, or ``compute()`` (then cached)."""
+        """The cached value of ``kind`` for ``batch`` and ``key``, or ``compute()`` (then
+        cached). A tensor made under :func:`torch.inference_mode` has no version counter,
+        so an in-place change could not be seen: its values are computed, never cached."""
+        if batch.is_inference():
+            return compute()
         entry = self._entries.get(kind)
         stamp = (batch._version, *key)
         if entry is not None and entry[0] is batch and entry[1] == stamp:

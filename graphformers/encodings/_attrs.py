@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
+
+
+def as_module_dtype(value: Tensor, module: nn.Module) -> Tensor:
+    """``value`` in the floating dtype of ``module``'s parameters: transforms store PE/SE
+    as float32, and a model moved to float64 (e.g. for gradcheck) or bfloat16 should not
+    need its data converted attribute by attribute."""
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    return value.to(dtype)
 
 
 def require_attr(data: Data, name: str, transform: str, owner: str) -> Tensor:

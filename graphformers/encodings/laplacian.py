@@ -14,6 +14,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import MLP
 
 from graphformers.encodings._attrs import (
+    as_module_dtype,
     check_positive_int,
     check_width,
     graph_index,
@@ -38,6 +39,7 @@ def _read_eigpairs(module: nn.Module, data: Data, k: int, prefix: str) -> tuple[
     for name, value in ((f"{prefix}_eigvec", vec), (f"{prefix}_eigval", val), (f"{prefix}_mask", mask)):
         check_width(value, name, k, "k", owner)
     mask = mask.bool()
+    vec, val = as_module_dtype(vec, module), as_module_dtype(val, module)
     return vec.masked_fill(~mask, 0.0), val.masked_fill(~mask, 0.0), mask
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from graphformers.encodings._attrs import check_positive_int, check_width, require_attr
+from graphformers.encodings._attrs import as_module_dtype, check_positive_int, check_width, require_attr
 
 __all__ = ["RWSEEncoder"]
 
@@ -63,6 +63,7 @@ class RWSEEncoder(nn.Module):
         transform = f"AddRandomWalkSE(walk_length={self.walk_length}, attr_name={self.attr_name!r})"
         rwse = require_attr(data, self.attr_name, transform, owner)
         check_width(rwse, self.attr_name, self.walk_length, "walk_length", owner)
+        rwse = as_module_dtype(rwse, self)
         x = rwse if self.norm is None else self.norm(rwse)
         return self.lin(x)
 

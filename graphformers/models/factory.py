@@ -39,7 +39,8 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 class LinearNodeEncoder(nn.Module):
-    """``Linear`` on float node features (``data.x [N, F] -> [N, C]``)."""
+    """``Linear`` on node features (``data.x [N, F] -> [N, C]``, any numeric dtype, cast
+    to the layer's)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -51,7 +52,7 @@ class LinearNodeEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 1:
             x = x.unsqueeze(-1)
-        return self.lin(x.float())
+        return self.lin(x.to(self.lin.weight.dtype))
 
 
 class EmbeddingNodeEncoder(nn.Module):

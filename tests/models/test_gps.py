@@ -1,5 +1,7 @@
 """GraphGPS end to end: properties every configuration must have."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -210,3 +212,35 @@ def test_single_node_and_edgeless_graphs():
         g2 = t(g2)
     out = model(Batch.from_data_list([g1, g2]))
     assert out.shape == (2, 2) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("attn", ATTENTIONS)
+def test_inference_mode_equals_no_grad(attn):
+    """``torch.inference_mode`` (what many evaluation loops use): tensors made there have no
+    version counter, so the layout cache must not key on it; a graph of 70 nodes makes the
+    full attention split its batch (an internally made batch vector)."""
+    config = cfg(attn, "gine", pe=("rwse", "lap_linear"))
+    model = build_model(config, out_channels=3).eval()
+    data = Batch.from_data_list(graphs((9, 70, 15, 1), config))
+    with torch.no_grad():
+        expected = model(data)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(data), expected)
+        inference_batch = data.clone()
+        inference_batch.batch = data.batch.clone()  # the batch vector itself an inference tensor
+        assert inference_batch.batch.is_inference()
+        torch.testing.assert_close(model(inference_batch), expected)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-5), (torch.bfloat16, 0.1)])
+def test_model_in_another_dtype_reads_float32_data_and_pe(dtype, tol):
+    """A model moved to float64 (e.g. for gradcheck) or bfloat16 runs on the float32
+    features and PE/SE the transforms wrote, and agrees with the float32 model."""
+    config = cfg("full", "gine", pe=("rwse", "lap_linear"))
+    model = build_model(config, out_channels=3).eval()
+    data = Batch.from_data_list(graphs((9, 4, 15), config))
+    expected = model(data)
+    other = copy.deepcopy(model).to(dtype)
+    out = other(data)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.float(), expected, rtol=tol, atol=tol)
