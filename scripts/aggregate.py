@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from graphformers.evaluation.aggregate import MARKDOWN_HEADER, load_seed_results, markdown_row, summarize, write_json
+from graphformers.utils.io import write_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,12 +33,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         write_json(folder / "summary.json", summary)
         row = markdown_row(summary)
-        (folder / "row.md").write_text(row + "\n")
+        write_atomic(folder / "row.md", row + "\n")
         rows.append(row)
     table = "\n".join([MARKDOWN_HEADER, *rows])
     print(table)
     if args.table:
-        args.table.write_text(table + "\n")
+        write_atomic(args.table, table + "\n")
     return 1 if failed else 0
 
 

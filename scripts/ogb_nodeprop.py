@@ -8,7 +8,10 @@ The config (``scripts/configs/ogb/arxiv.yaml``) holds the dataset, the training
 budget and, unless ``--model`` is given, the model section. Datasets come from
 :func:`graphformers.datasets.ogb.node_dataset` (a local OGB raw folder, or a download
 where internet exists). ``--smoke`` trains on a 60-node graph written in the
-``ogbn-arxiv`` raw layout in a temporary folder. Example::
+``ogbn-arxiv`` raw layout in a temporary folder; its results are labelled
+``<dataset> (smoke)`` and go by default to ``results/ogb/smoke_<model>_<dataset>``.
+The config is checked (keys, types, a model that builds) before the data is
+loaded; ``--overwrite`` and ``--resume`` work as in ``ogb_graphprop.py``. Example::
 
     python scripts/ogb_nodeprop.py --config scripts/configs/ogb/arxiv.yaml --root data/ogb --seeds 0-9
 """
@@ -32,14 +35,24 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ogb_graphprop import (  # noqa: E402
     _load_yaml,
+    begin_results,
+    check_config,
+    exit_code,
+    mark_smoke,
     output_folder,
+    pending_seeds,
     save_seed,
     set_seed,
     write_summary,
 )
 
-from graphformers.cli.args import seed_list  # noqa: E402
+from graphformers.cli.args import add_results_folder_options, seed_list  # noqa: E402
 from graphformers.evaluation.aggregate import count_parameters  # noqa: E402
+
+#: Keys of the merged config and of its ``train`` section, with the type each value must have.
+CONFIG_KEYS = ("name", "dataset", "train", "model", "model_name")
+TRAIN_KEYS = {"epochs": "positive int", "lr": "positive number", "weight_decay": "non-negative number",
+              "to_undirected": "true or false", "constant_edge_attr": "true or false"}
 
 SMOKE_MODEL = {
     "name": "mpnn", "channels": 16, "num_layers": 1, "dropout": 0.0,
@@ -63,6 +76,21 @@ def smoke_dataset(root: Path) -> None:
     write_node_dataset("ogbn-arxiv", root, edge_index=np.stack([src, dst]), x=x, y=y[:, None],
                        split={"train": perm[:36], "valid": perm[36:48], "test": perm[48:]},
                        node_files={"node_year": np.full(n, 2020)})
+
+
+def check_dataset(cfg: dict[str, Any]) -> None:
+    """Refuse, before loading, a dataset this driver cannot train: it needs a homogeneous
+    ``ogbn-*`` multiclass task (cross-entropy on one label per node, accuracy)."""
+    from graphformers.datasets.ogb import ogb_meta
+
+    name = cfg["dataset"]
+    if not name.startswith("ogbn-"):
+        raise ValueError(f"dataset {name!r}: expected an ogbn-* name")
+    meta = ogb_meta(name)
+    if meta["task type"] != "multiclass classification" or meta["is hetero"] == "True":
+        kind = "heterogeneous" if meta["is hetero"] == "True" else repr(meta["task type"])
+        raise ValueError(f"dataset {name!r} is not supported by this driver: it is {kind}; it trains "
+                         "homogeneous multiclass classification only")
 
 
 def prepare(data, cfg: dict[str, Any]):
@@ -129,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="model label in results")
     p.add_argument("--seeds", type=seed_list, default=None, help="e.g. 0-9 (default) or 0,1,2")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs=50")
-    p.add_argument("--out", type=Path, help="results folder (default results/ogb/<model>_<dataset>)")
+    p.add_argument("--out", type=Path, help="results folder (default results/ogb/<model>_<dataset>; "
+                   "--smoke: results/ogb/smoke_<model>_<dataset>)")
     p.add_argument("--root", type=Path, help="OGB dataset root (default: cache_root()/ogb)")
-    p.add_argument("--overwrite", action="store_true")
+    add_results_folder_options(p)
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads(N) (default: no call, torch's own setting; with torch 2.13 on "
                    "CPU the call slows the flash kernel of scaled_dot_product_attention, see "
@@ -143,13 +172,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not args.smoke and not args.config:
+        p.error("--config is required (or --smoke)")
     try:
         if args.smoke:
             cfg = {"dataset": "ogbn-arxiv", "train": {"epochs": 3, "lr": 0.01, "constant_edge_attr": True},
-                   "model": SMOKE_MODEL}
+                   "model": copy.deepcopy(SMOKE_MODEL)}
             seeds = args.seeds or [0, 1]
-        elif not args.config:
-            p.error("--config is required (or --smoke)")
         else:
             cfg = _load_yaml(args.config)
             seeds = args.seeds or list(range(10))
@@ -159,30 +188,40 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("the config needs 'dataset', 'train' and 'model' sections (or pass --model)")
         cfg["model_name"] = args.name or (Path(args.model).stem if args.model else cfg.get("name", "model"))
         cfg = apply_overrides(cfg, args.set or [])
+        check_config(cfg, config_keys=CONFIG_KEYS, train_keys=TRAIN_KEYS)
+        check_dataset(cfg)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = output_folder(args.out, cfg, args.overwrite)
+    out = output_folder(args.out, cfg, args.overwrite, resume=args.resume, smoke=args.smoke)
     if out is None:
         return 2
-    from graphformers.datasets.ogb import node_dataset, split_indices
+    todo = pending_seeds(out, seeds, resume=args.resume)
+    if len(todo) < len(seeds):
+        print(f"--resume: seeds {[s for s in seeds if s not in todo]} already in {out}; running {todo}",
+              file=sys.stderr)
+    if todo:
+        from graphformers.datasets.ogb import node_dataset, split_indices
 
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.root
-        if args.smoke:
-            root = Path(tmp)
-            smoke_dataset(root)
-        ds = node_dataset(cfg["dataset"], root)
-        data = prepare(ds[0], cfg)
-        split = split_indices(ds)
-        num_classes = int(ds.num_classes)
-    results = []
-    for seed in seeds:
-        record = run_seed(copy.deepcopy(cfg), data, split, num_classes, seed, progress=not args.no_progress)
-        save_seed(out, record, fresh=not results)
-        results.append(record)
-    write_summary(out, results)
-    return 0
+        with tempfile.TemporaryDirectory() as tmp:
+            root = args.root
+            if args.smoke:
+                root = Path(tmp)
+                smoke_dataset(root)
+            try:
+                ds = node_dataset(cfg["dataset"], root)
+            except (FileNotFoundError, ValueError) as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+            data = prepare(ds[0], cfg)
+            split = split_indices(ds)
+            num_classes = int(ds.num_classes)
+        begin_results(out, cfg, resume=args.resume, smoke=args.smoke)
+        for seed in todo:
+            record = run_seed(copy.deepcopy(cfg), data, split, num_classes, seed, progress=not args.no_progress)
+            save_seed(out, mark_smoke(record) if args.smoke else record)
+    _, results = write_summary(out)
+    return exit_code(results)
 
 
 if __name__ == "__main__":

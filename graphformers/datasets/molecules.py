@@ -232,11 +232,21 @@ def read_molecule_csv(
         ValueError: missing columns, a ragged row, an empty SMILES or a non-numeric
             label; the message names the file and line.
     """
+    smiles, y, _ = _read_molecule_rows(path, smiles_col, task_cols)
+    return smiles, y
+
+
+def _read_molecule_rows(
+    path: str | Path, smiles_col: str, task_cols: Sequence[str]
+) -> tuple[list[str], Tensor, list[int]]:
+    """:func:`read_molecule_csv` plus the file line of every molecule (blank lines are
+    skipped, so errors found later, such as an unparsable SMILES, can name the right line)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"molecule CSV {p} does not exist")
     smiles: list[str] = []
     rows: list[list[float]] = []
+    lines: list[int] = []
     with _open_text(p) as fh:
         reader = csv.reader(fh)
         try:
@@ -269,7 +279,8 @@ def read_molecule_csv(
                         raise ValueError(f"{p}: line {line}: column {c!r}: {cell!r} is not a number") from None
                 smiles.append(s)
                 rows.append(values)
+                lines.append(line)
         except (csv.Error, UnicodeDecodeError, OSError, EOFError) as err:
             raise ValueError(f"{p}: line {line + 1}: unreadable: {err}") from err
     y = torch.tensor(rows, dtype=torch.float).view(len(rows), len(task_cols))
-    return smiles, y
+    return smiles, y, lines

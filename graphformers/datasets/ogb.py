@@ -12,7 +12,10 @@ Benchmark", https://arxiv.org/abs/2005.00687) do all the processing and the offi
 * :func:`graph_dataset`, :func:`node_dataset`, :func:`link_dataset`: thin wrappers
   taking a local ``root``. Where the dataset folder is absent they let OGB download
   it as usual (on a machine with internet); ``ogbg-mol*`` folders are first built
-  offline from the MoleculeNet CSVs when those exist (:mod:`.ogb_mol`).
+  offline from the MoleculeNet CSVs when those exist (:mod:`.ogb_mol`). A failed
+  download is reported as :class:`FileNotFoundError` naming ``GRAPHFORMERS_DATA`` and
+  the expected files, and leaves no folder behind (an empty one left by an earlier
+  failure, holding no file, is removed before trying).
 * :func:`write_node_dataset`: OGB's raw layout for one node-level graph (the
   ``ogbn-arxiv`` layout) from arrays, so a local copy of the raw files can be used.
 
@@ -119,6 +122,59 @@ def _check_release(name: str, root: Path) -> None:
         )
 
 
+def _holds_no_file(folder: Path) -> bool:
+    """``folder`` contains only (nested) empty folders: what a failed download leaves."""
+    return all(p.is_dir() and not p.is_symlink() for p in folder.rglob("*"))
+
+
+def _missing_data_message(name: str, root: Path, err: BaseException) -> str:
+    from graphformers.settings import ENV_VAR, data_root
+
+    meta = ogb_meta(name)
+    env = os.environ.get(ENV_VAR)
+    found = data_root()
+    if env:
+        where = f"{ENV_VAR}={env!r}" + ("" if found is not None else " is not a folder")
+    else:
+        where = f"{ENV_VAR} is unset; " + (f"data root {found}" if found is not None else "no ../shared/data found")
+    expected = [f"OGB's dataset folder {ogb_dir(name, root)} (with RELEASE_v{meta['version']}.txt)"]
+    if name.startswith("ogbg-mol"):
+        from graphformers.datasets.ogb_mol import MOLECULENET
+
+        if name in MOLECULENET:
+            expected.insert(0, f"the MoleculeNet CSV ${ENV_VAR}/MoleculeNet/{MOLECULENET[name][0]} "
+                               "(the folder is then built offline)")
+    reason = (str(err).strip().splitlines() or [""])[0][:200]
+    return (f"{name}: no local copy found ({where}); expected " + " or ".join(expected)
+            + f", and OGB's download from {meta['url']} failed ({type(err).__name__}: {reason})")
+
+
+def _open_ogb(cls: Any, name: str, root: Path, **kwargs: Any):
+    """``cls(name, root)`` (an OGB dataset class) under :func:`ogb_safe_load`.
+
+    A folder holding no file (left by an earlier failed download) is removed first.
+    When the folder did not exist, a failure (no internet, an interrupted download)
+    removes what OGB created and raises :class:`FileNotFoundError` explaining where
+    the data is expected.
+    """
+    folder = ogb_dir(name, root)
+    if folder.is_dir() and _holds_no_file(folder):
+        shutil.rmtree(folder)
+    _check_release(name, root)
+    existed = folder.exists()
+    try:
+        with ogb_safe_load():
+            return cls(name, root=str(root), **kwargs)
+    except BaseException as err:  # also an interrupt: nothing half-made is left
+        if existed:
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+        # no internet: URLError (an OSError); an interrupted download: OGB's RuntimeError
+        if isinstance(err, (OSError, RuntimeError)):
+            raise FileNotFoundError(_missing_data_message(name, root, err)) from err
+        raise
+
+
 def graph_dataset(name: str, root: str | Path | None = None, *, build_offline: bool = True, **kwargs: Any):
     """OGB's :class:`PygGraphPropPredDataset` for ``name`` under ``root``.
 
@@ -128,31 +184,37 @@ def graph_dataset(name: str, root: str | Path | None = None, *, build_offline: b
         build_offline: build an absent ``ogbg-mol*`` folder from the local MoleculeNet
             CSVs (:func:`graphformers.datasets.ogb_mol.build_mol_dataset`) when they exist.
         **kwargs: ``transform`` / ``pre_transform`` for OGB's class.
+
+    Raises:
+        FileNotFoundError: no local copy and the download failed (the message names
+            ``GRAPHFORMERS_DATA`` and the expected files; no folder is left behind).
     """
     from ogb.graphproppred import PygGraphPropPredDataset
 
     root = _default_root(root)
     ogb_meta(name)
-    if build_offline and not ogb_dir(name, root).exists():
+    folder = ogb_dir(name, root)
+    if folder.is_dir() and _holds_no_file(folder):
+        shutil.rmtree(folder)
+    if build_offline and not folder.exists():
         from graphformers.datasets.ogb_mol import MOLECULENET, build_mol_dataset, moleculenet_csv
 
         if name in MOLECULENET and moleculenet_csv(name, required=False) is not None:
             build_mol_dataset(name, root)
-    _check_release(name, root)
-    with ogb_safe_load():
-        dataset = PygGraphPropPredDataset(name, root=str(root), **kwargs)
-    return dataset
+    return _open_ogb(PygGraphPropPredDataset, name, root, **kwargs)
 
 
 def node_dataset(name: str, root: str | Path | None = None, **kwargs: Any):
-    """OGB's :class:`PygNodePropPredDataset` for ``name`` under ``root`` (local raw layout or download)."""
+    """OGB's :class:`PygNodePropPredDataset` for ``name`` under ``root`` (local raw layout or download).
+
+    Raises:
+        FileNotFoundError: no local copy and the download failed (see :func:`graph_dataset`).
+    """
     from ogb.nodeproppred import PygNodePropPredDataset
 
     root = _default_root(root)
     ogb_meta(name)
-    _check_release(name, root)
-    with ogb_safe_load():
-        return PygNodePropPredDataset(name, root=str(root), **kwargs)
+    return _open_ogb(PygNodePropPredDataset, name, root, **kwargs)
 
 
 def link_dataset(name: str, root: str | Path | None = None, **kwargs: Any):
@@ -160,14 +222,15 @@ def link_dataset(name: str, root: str | Path | None = None, **kwargs: Any):
 
     Its split files (``split/<type>/{train,valid,test}.pt``) must hold torch tensors:
     weights-only loading rejects NumPy arrays.
+
+    Raises:
+        FileNotFoundError: no local copy and the download failed (see :func:`graph_dataset`).
     """
     from ogb.linkproppred import PygLinkPropPredDataset
 
     root = _default_root(root)
     ogb_meta(name)
-    _check_release(name, root)
-    with ogb_safe_load():
-        return PygLinkPropPredDataset(name, root=str(root), **kwargs)
+    return _open_ogb(PygLinkPropPredDataset, name, root, **kwargs)
 
 
 def split_indices(dataset) -> dict[str, Tensor]:
@@ -231,12 +294,18 @@ def write_node_dataset(
         edge_index: ``[2, E]`` directed edges, stored as given (OGB adds reverses
             only where ``add_inverse_edge`` is true).
         x: ``[N, F]`` node features; y: ``[N]`` or ``[N, T]`` labels.
-        split: ``{"train", "valid", "test"}`` node indices.
+        split: ``{"train", "valid", "test"}`` node indices, none of them empty.
         node_files: the additional node files ``master.csv`` lists, by name (``{"node_year": [N]}``).
         overwrite: replace an existing folder.
 
     Returns:
         The dataset folder.
+
+    Raises:
+        ValueError: a non-``ogbn-*`` or unsupported name, arrays of the wrong shape, ids
+            outside the graph, missing node files, or a split part missing or empty
+            (the part named).
+        FileExistsError: the folder exists and ``overwrite`` is false.
     """
     meta = ogb_meta(name)
     if not name.startswith("ogbn-") or meta["is hetero"] == "True" or meta["binary"] == "True":
@@ -256,6 +325,12 @@ def write_node_dataset(
     missing = {"train", "valid", "test"} - set(split)
     if missing:
         raise ValueError(f"split lacks {sorted(missing)}")
+    for part in ("train", "valid", "test"):
+        idx = np.asarray(split[part])
+        if idx.size == 0:
+            raise ValueError(f"split[{part!r}] is empty; OGB cannot read an empty split file")
+        if idx.min() < 0 or idx.max() >= num_nodes:
+            raise ValueError(f"split[{part!r}] holds node indices outside [0, {num_nodes})")
     with atomic_dir(ogb_dir(name, root), overwrite=overwrite) as tmp:
         raw = tmp / "raw"
         raw.mkdir()

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from graphformers.datasets.molecules import read_molecule_csv, scaffold_split, smiles_to_graph
+from graphformers.datasets.molecules import _read_molecule_rows, scaffold_split, smiles_to_graph
 from graphformers.datasets.ogb import atomic_dir, ogb_dir, ogb_meta, write_csv_gz
 
 __all__ = ["MOLECULENET", "PUBLISHED", "moleculenet_csv", "build_mol_dataset", "check_against_published"]
@@ -73,10 +73,18 @@ def moleculenet_csv(name: str, *, required: bool = True) -> Path | None:
 
 
 def _header(path: Path) -> list[str]:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rt", newline="") if gz else open(path, newline="")) as fh:
-        return next(csv.reader(fh), [])
+    """The CSV's first row (plain or gzip, by content); unreadable files raise :class:`ValueError` naming them."""
+    if not path.is_file():
+        raise FileNotFoundError(f"molecule CSV {path} does not exist")
+    gz = False
+    try:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rt", newline="") if gz else open(path, newline="")) as fh:
+            return next(csv.reader(fh), [])
+    except (UnicodeDecodeError, EOFError, OSError, csv.Error) as err:  # gzip.BadGzipFile is an OSError
+        kind = "gzip" if gz else "text"
+        raise ValueError(f"{path}: line 1: cannot read the header ({kind} file): {type(err).__name__}: {err}") from err
 
 
 def build_mol_dataset(
@@ -113,10 +121,10 @@ def build_mol_dataset(
     tasks = [c for c in header if c != smiles_col]
     if len(tasks) != int(meta["num tasks"]):
         raise ValueError(f"{path}: {len(tasks)} task columns {tasks}, but OGB's {name} has {meta['num tasks']}")
-    smiles, y = read_molecule_csv(path, smiles_col, tasks)
+    smiles, y, lines = _read_molecule_rows(path, smiles_col, tasks)
 
     nodes, edges, node_feat, edge_feat = [], [], [], []
-    for line, s in enumerate(tqdm(smiles, desc=f"featurize {name}", disable=not progress), start=2):
+    for line, s in zip(lines, tqdm(smiles, desc=f"featurize {name}", disable=not progress)):
         try:
             g = smiles_to_graph(s)
         except ValueError as err:

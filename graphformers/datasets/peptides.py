@@ -11,15 +11,19 @@ Files (under ``GRAPHFORMERS_DATA/Peptides-func/``):
 ``splits_random_stratified_peptide.json.gz`` (``{"train", "val", "test"}`` row indices).
 
 Featurizing takes about a minute, so the graphs are cached as plain tensors
-(weights-only loadable) in ``cache_root()/peptides_func.pt``.
+(weights-only loadable) in ``cache_root()/peptides_func_<sha>.pt``, keyed on the
+SHA-256 of the CSV: a cache is reused only for the file it was computed from, and
+an unreadable cache is reported (a warning naming it) and recomputed.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -32,6 +36,8 @@ from graphformers.datasets.molecules import smiles_to_graph
 __all__ = ["peptides_func", "read_peptides_labels", "PEPTIDES_FUNC_SIZES"]
 
 PEPTIDES_FUNC_SIZES = {"graphs": 15535, "tasks": 10, "train": 10873, "valid": 2331, "test": 2331}
+#: Tag of the tensor cache's layout; a cache with another tag is recomputed.
+CACHE_FORMAT = "graphformers.peptides_func.v2"
 
 
 def read_peptides_labels(path: Path) -> tuple[list[str], Tensor]:
@@ -82,14 +88,45 @@ def _featurize(smiles: list[str], progress: bool) -> dict[str, Tensor]:
             "num_nodes": torch.tensor(nn_), "num_edges": torch.tensor(ne)}
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _load_cache(cache: Path, source: str, num_graphs: int) -> dict[str, Tensor] | None:
+    """The cached tensors when ``cache`` was computed from the CSV with SHA-256 ``source``;
+    None (with a warning naming the file when it cannot be read) otherwise."""
+    try:
+        payload = torch.load(cache, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a corrupt cache holds only derived data: recompute it
+        reason = (str(err).strip().splitlines() or [""])[0][:200]
+        warnings.warn(f"Peptides-func cache {cache} cannot be read ({type(err).__name__}: {reason}); "
+                      "recomputing it", stacklevel=3)
+        return None
+    if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT or payload.get("source") != source:
+        return None  # another layout, or computed from another file: recompute
+    tensors = payload.get("tensors")
+    keys = {"x", "edge_index", "edge_attr", "num_nodes", "num_edges"}
+    if (not isinstance(tensors, dict) or set(tensors) != keys
+            or not all(isinstance(v, Tensor) for v in tensors.values())
+            or int(tensors["num_nodes"].numel()) != num_graphs):
+        warnings.warn(f"Peptides-func cache {cache} is inconsistent; recomputing it", stacklevel=3)
+        return None
+    return tensors
+
+
 def peptides_func(folder: str | Path | None = None, *, cache: str | Path | None = None,
                   progress: bool = True) -> tuple[list[Data], dict[str, Tensor]]:
     """Peptides-func graphs and the official split.
 
     Args:
         folder: the ``Peptides-func`` folder (default: ``data_path("Peptides-func")``).
-        cache: tensor cache file (default ``cache_root()/peptides_func.pt``; reused when
-            its SMILES count matches).
+        cache: tensor cache file (default ``cache_root()/peptides_func_<sha>.pt``, ``<sha>``
+            the first 16 hex digits of the CSV's SHA-256). It is reused only when it
+            records the same CSV SHA-256; an unreadable one is recomputed with a warning.
         progress: tqdm bar while featurizing.
 
     Returns:
@@ -106,19 +143,20 @@ def peptides_func(folder: str | Path | None = None, *, cache: str | Path | None 
             raise FileNotFoundError(f"{p} not found")
     smiles, y = read_peptides_labels(csv_path)
     split = _read_split(split_path, len(smiles))
-    cache = Path(cache) if cache is not None else cache_root() / "peptides_func.pt"
-    tensors = None
-    if cache.is_file():
-        tensors = torch.load(cache, weights_only=True)
-        if int(tensors["num_nodes"].numel()) != len(smiles):
-            tensors = None
+    source = _sha256(csv_path)
+    cache = Path(cache) if cache is not None else cache_root() / f"peptides_func_{source[:16]}.pt"
+    tensors = _load_cache(cache, source, len(smiles)) if cache.is_file() else None
     if tensors is None:
         tensors = _featurize(smiles, progress)
         cache.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", dir=cache.parent)
         os.close(fd)
-        torch.save(tensors, tmp)
-        os.replace(tmp, cache)
+        try:
+            torch.save({"format": CACHE_FORMAT, "source": source, "tensors": tensors}, tmp)
+            os.replace(tmp, cache)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     graphs = []
     node_ptr = torch.cat([torch.zeros(1, dtype=torch.long), tensors["num_nodes"].cumsum(0)])
     edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long), tensors["num_edges"].cumsum(0)])

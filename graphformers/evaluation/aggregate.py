@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import nn
+
+from graphformers.utils.io import strict_json_dumps, write_atomic
 
 __all__ = ["mean_std", "count_parameters", "summarize", "markdown_row", "MARKDOWN_HEADER", "load_seed_results",
            "write_json"]
@@ -55,11 +55,23 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return total
 
 
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _metric(value: Any) -> float:
+    """A seed's metric as a float; ``None`` (how strict JSON stores NaN) reads as NaN."""
+    return math.nan if value is None else float(value)
+
+
 def summarize(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Summary over seeds: ``test_mean``, ``test_std``, ``valid_mean``, ``valid_std``, ``params``, ...
 
     All results must share ``model``, ``dataset``, ``metric`` and ``params`` (one
-    configuration); ``seeds`` lists the seeds found, sorted.
+    configuration); ``seeds`` lists the seeds found, sorted. An undefined value is
+    ``None`` (``null`` in JSON): the std of a single seed, or a mean over a seed
+    whose metric is missing or not finite. ``smoke`` is true when the results come
+    from a driver's ``--smoke`` run.
 
     Raises:
         ValueError: no results, duplicated seeds, or mixed configurations.
@@ -74,8 +86,8 @@ def summarize(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         values = {json.dumps(r.get(key), sort_keys=True) for r in results}
         if len(values) > 1:
             raise ValueError(f"results mix several values of {key!r}: {sorted(values)}")
-    test_mean, test_std = mean_std([r["test"] for r in results])
-    valid_mean, valid_std = mean_std([r["valid"] for r in results])
+    test_mean, test_std = mean_std([_metric(r["test"]) for r in results])
+    valid_mean, valid_std = mean_std([_metric(r["valid"]) for r in results])
     spe = [r["seconds_per_epoch"] for r in results if r.get("seconds_per_epoch") is not None]
     first = results[0]
     return {
@@ -85,17 +97,24 @@ def summarize(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "params": first.get("params"),
         "seeds": sorted(seeds),
         "num_seeds": len(seeds),
-        "test_mean": test_mean,
-        "test_std": test_std,
-        "valid_mean": valid_mean,
-        "valid_std": valid_std,
+        "test_mean": _finite_or_none(test_mean),
+        "test_std": _finite_or_none(test_std),
+        "valid_mean": _finite_or_none(valid_mean),
+        "valid_std": _finite_or_none(valid_std),
         "seconds_per_epoch": sum(spe) / len(spe) if spe else None,
         "versions": first.get("versions"),
+        "smoke": any(bool(r.get("smoke")) for r in results),
     }
 
 
-def _pm(mean: float, std: float, scale: float) -> str:
-    if math.isnan(std):
+def _undefined(value: float | None) -> bool:
+    return value is None or not math.isfinite(value)
+
+
+def _pm(mean: float | None, std: float | None, scale: float) -> str:
+    if _undefined(mean):
+        return "n/a"
+    if _undefined(std):
         return f"{mean * scale:.2f}"
     return f"{mean * scale:.2f} ± {std * scale:.2f}"
 
@@ -139,15 +158,9 @@ def load_seed_results(folder: str | Path) -> list[dict[str, Any]]:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON atomically (temporary file in the same folder, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1, allow_nan=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write strict JSON atomically (temporary file in the same folder, then ``os.replace``).
+
+    NaN and ±inf are written as ``null`` (strict JSON has neither); the file's mode
+    follows the umask like any other file the run writes.
+    """
+    write_atomic(path, strict_json_dumps(obj, indent=1) + "\n")

@@ -287,32 +287,72 @@ def _graph_transformer(model: Mapping[str, Any], channels: int, num_layers: int,
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config; a bare name is looked up in the packaged ``configs/``."""
-    p = Path(path)
-    if not p.exists():
-        candidates = sorted(CONFIG_DIR.rglob(f"{p.stem}.yaml"))
+    """Read a YAML config: a file path, or a bare name looked up in the packaged ``configs/``.
+
+    Args:
+        path: a YAML file (anything with a folder part or a ``.yaml`` / ``.yml``
+            suffix, which must exist), or a bare name such as ``molecules_gine``
+            (``configs/*/molecules_gine.yaml``).
+
+    Raises:
+        FileNotFoundError: a path that does not exist (it is never replaced by a
+            packaged config of the same name), or an unknown bare name.
+        ValueError: a name matching several packaged configs, a file that is not
+            valid YAML, or a config without a ``model`` mapping.
+    """
+    text = str(path)
+    if "/" in text or "\\" in text or text.endswith((".yaml", ".yml")):  # a file, never a packaged stand-in
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} not found (a bare name such as 'molecules_gine' "
+                                    f"selects a packaged config under {CONFIG_DIR})")
+    else:
+        candidates = sorted(c for c in CONFIG_DIR.rglob("*.yaml") if c.stem == text)
         if not candidates:
-            raise FileNotFoundError(f"config {path!r} not found (packaged configs are under {CONFIG_DIR})")
+            names = sorted(c.stem for c in CONFIG_DIR.rglob("*.yaml"))
+            raise FileNotFoundError(f"config {str(path)!r} not found: not a packaged config name ({names}); "
+                                    "give a path with a folder or a .yaml suffix for your own file")
+        if len(candidates) > 1:
+            raise ValueError(f"config name {str(path)!r} is ambiguous: {[str(c) for c in candidates]}")
         p = candidates[0]
-    with open(p) as fh:
-        cfg = yaml.safe_load(fh)
-    if not isinstance(cfg, dict) or "model" not in cfg:
-        raise ValueError(f"{p}: a config must be a mapping with a 'model' section")
+    try:
+        with open(p) as fh:
+            cfg = yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{p}: not valid YAML: {err}") from err
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
+        raise ValueError(f"{p}: a config must be a mapping with a 'model' section (a mapping)")
     return cfg
 
 
 def apply_overrides(cfg: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply dotted ``key.sub=value`` overrides (values parsed as YAML scalars)."""
+    """Apply dotted ``key.sub=value`` overrides (values parsed as YAML).
+
+    Only the syntax is checked here (a ``key=value`` pair, non-empty key parts,
+    a value YAML can parse, a path through mappings); which keys and types a
+    section accepts is the caller's check.
+
+    Raises:
+        ValueError: naming the override, for a malformed one.
+    """
     cfg = copy.deepcopy(cfg)
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ValueError(f"--set {item!r}: empty key part in {key!r}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            reason = " ".join(str(err).split())
+            raise ValueError(f"--set {item!r}: the value {raw!r} is not valid YAML ({reason})") from None
         node = cfg
-        parts = key.split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ValueError(f"--set {item!r}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+                where = ".".join(parts[: depth + 1])
+                raise ValueError(f"--set {item!r}: {where!r} is {node!r}, not a section")
+        node[parts[-1]] = value
     return cfg

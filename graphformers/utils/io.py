@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+__all__ = ["prepare_output_dir", "write_atomic", "write_json_atomic", "json_safe", "strict_json_dumps"]
 
 
 def prepare_output_dir(path: str | Path, *, overwrite: bool = False) -> Path:
@@ -24,9 +27,20 @@ def prepare_output_dir(path: str | Path, *, overwrite: bool = False) -> Path:
     return p
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and
-    ``os.replace``, so a killed process leaves either the old or the new file."""
+    ``os.replace``, so a killed process leaves either the old or the new file.
+
+    The file gets the mode a plain ``open(path, "w")`` would give it (``0o666``
+    less the umask), not the ``0o600`` of the temporary file.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
@@ -34,6 +48,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, p)
     except BaseException:
@@ -42,6 +57,27 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
         raise
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, ±inf) replaced by ``None``.
+
+    Strict JSON has no NaN or Infinity; an undefined value (the standard deviation
+    of one seed, the metric of a run that diverged) is written as ``null``.
+    Mappings, lists and tuples are copied; other values are returned as they are.
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(value) for value in obj]
+    return obj
+
+
+def strict_json_dumps(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of :func:`json_safe` ``(obj)`` with ``allow_nan=False`` (strict JSON)."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """:func:`write_atomic` of ``json.dumps(obj, indent=2)``."""
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """:func:`write_atomic` of strict JSON (``indent=2``; NaN and ±inf written as ``null``)."""
+    write_atomic(path, strict_json_dumps(obj, indent=2, sort_keys=False) + "\n")

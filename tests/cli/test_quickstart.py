@@ -5,22 +5,6 @@ import pytest
 from graphformers.cli import main
 
 
-@pytest.fixture
-def small_freesolv(tmp_path):
-    """100 real FreeSolv rows (from the embedded copy) so the run takes seconds."""
-    pytest.importorskip("rdkit")
-    from graphformers.datasets.embedded import freesolv_path, load_freesolv
-
-    try:
-        freesolv_path()
-    except FileNotFoundError as err:
-        pytest.skip(str(err))
-    smiles, values = load_freesolv()
-    path = tmp_path / "freesolv_small.csv"
-    path.write_text("smiles,expt\n" + "".join(f"{s},{v}\n" for s, v in list(zip(smiles, values))[:100]))
-    return path
-
-
 def test_quickstart_trains_both_models_and_refuses_to_overwrite(small_freesolv, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GRAPHFORMERS_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"

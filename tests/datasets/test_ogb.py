@@ -110,9 +110,12 @@ def test_existing_folder_not_overwritten(tmp_path):
 
 
 def test_folder_without_release_file_is_refused_not_prompted(tmp_path):
-    (ogb_dir("ogbg-molclintox", tmp_path) / "raw").mkdir(parents=True)
+    raw = ogb_dir("ogbg-molclintox", tmp_path) / "raw"
+    raw.mkdir(parents=True)
+    (raw / "edge.csv.gz").write_bytes(b"")  # a folder holding data is never removed
     with pytest.raises(RuntimeError, match="RELEASE_v1.txt"):
         graph_dataset("ogbg-molclintox", tmp_path, build_offline=False)
+    assert (raw / "edge.csv.gz").exists()
 
 
 def test_unknown_name():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import warnings
 
 import pytest
 import torch
@@ -18,8 +19,8 @@ ROWS = [("NCC(=O)NCC(=O)O", [0, 1, 0, 0, 0, 0, 0, 0, 0, 1]),  # Gly-Gly
         ("NCC(=O)N[C@@H](C)C(=O)O", [0, 0, 0, 0, 0, 0, 0, 0, 1, 1])]  # Gly-Ala
 
 
-def _folder(tmp_path, rows=ROWS, split=None):
-    folder = tmp_path / "Peptides-func"
+def _folder(tmp_path, rows=ROWS, split=None, subfolder=True):
+    folder = tmp_path / "Peptides-func" if subfolder else tmp_path
     folder.mkdir(parents=True)
     with gzip.open(folder / "peptide_multi_class_dataset.csv.gz", "wt") as fh:
         fh.write(",smiles,peptide_seq,labels,identifier\n")
@@ -57,3 +58,44 @@ def test_real_peptides_func_counts(data_dir):
     assert {k: len(v) for k, v in split.items()} == {k: PEPTIDES_FUNC_SIZES[k] for k in ("train", "valid", "test")}
     positives = torch.cat([g.y for g in graphs]).sum(0).long().tolist()
     assert positives == [1378, 545, 995, 969, 9745, 3077, 1662, 2866, 299, 4044]  # data README
+
+
+# --- Peptides-func cache ----------------------------------------------------------------------------
+
+PEPTIDES = [("NCC(=O)NCC(=O)O", [0, 1, 0, 0, 0, 0, 0, 0, 0, 1]), ("C[C@H](N)C(=O)NCC(=O)O", [1] + [0] * 9)]
+OTHERS = [("CCO", [0] * 10), ("c1ccccc1O", [1] * 10)]  # as many rows, other molecules
+
+
+def _peptides(folder, rows):
+    return _folder(folder, rows=rows, split={"train": [0], "val": [1], "test": []}, subfolder=False)
+
+
+def _assert_graphs_of(graphs, rows):
+    for g, (s, _) in zip(graphs, rows):
+        ref = smiles_to_data(s)
+        assert torch.equal(g.x, ref.x) and torch.equal(g.edge_index, ref.edge_index)
+
+
+def test_peptides_cache_is_keyed_on_the_source_file(tmp_path):
+    cache = tmp_path / "c.pt"
+    _assert_graphs_of(peptides_func(_peptides(tmp_path / "a", PEPTIDES), cache=cache, progress=False)[0], PEPTIDES)
+    # same row count, other molecules: the cache of folder a must not be reused
+    _assert_graphs_of(peptides_func(_peptides(tmp_path / "b", OTHERS), cache=cache, progress=False)[0], OTHERS)
+
+
+def test_peptides_default_cache_depends_on_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHFORMERS_CACHE", str(tmp_path / "cache"))
+    peptides_func(_peptides(tmp_path / "a", PEPTIDES), progress=False)
+    peptides_func(_peptides(tmp_path / "b", OTHERS), progress=False)
+    assert len(list((tmp_path / "cache").glob("peptides_func_*.pt"))) == 2
+
+
+def test_corrupt_peptides_cache_is_reported_and_recomputed(tmp_path):
+    folder, cache = _peptides(tmp_path / "a", PEPTIDES), tmp_path / "c.pt"
+    cache.write_bytes(b"not a torch file")
+    with pytest.warns(UserWarning, match=r"c\.pt cannot be read"):
+        graphs, _ = peptides_func(folder, cache=cache, progress=False)
+    _assert_graphs_of(graphs, PEPTIDES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rewritten cache loads cleanly
+        _assert_graphs_of(peptides_func(folder, cache=cache, progress=False)[0], PEPTIDES)

@@ -81,3 +81,35 @@ def test_aggregate_script(tmp_path, capsys, load_script):
     assert json.loads((run / "summary.json").read_text())["num_seeds"] == 2
     assert module.main([str(tmp_path / "missing")]) == 1
     assert "no seed_*.json" in capsys.readouterr().err
+
+
+def _strict_load(path):
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON constant {token} in {path}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_one_seed_has_an_undefined_std_written_as_null(tmp_path):
+    summary = summarize([_rec(0, 0.7)])
+    assert summary["test_mean"] == 0.7 and summary["test_std"] is None and summary["valid_std"] is None
+    assert markdown_row(summary) == "| gine | ogbg-molbbbp | rocauc | 70.00 | 80.00 | 100 | 1 | 2.0 |"
+    write_json(tmp_path / "summary.json", summary)
+    assert _strict_load(tmp_path / "summary.json")["test_std"] is None
+
+
+def test_write_json_is_strict_and_follows_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "seed_0.json", _rec(0, float("nan"), valid=float("-inf")))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "seed_0.json").stat().st_mode) == 0o644
+    record = _strict_load(tmp_path / "seed_0.json")
+    assert record["test"] is None and record["valid"] is None
+    # a seed whose metric is undefined makes the mean undefined, not a crash
+    summary = summarize(load_seed_results(tmp_path))
+    assert summary["test_mean"] is None and "| n/a |" in markdown_row(summary)

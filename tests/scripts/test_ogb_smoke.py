@@ -29,7 +29,9 @@ def test_smoke_run_writes_results(tmp_path, model, capsys, load_script):
     mean = (seeds[0]["test"] + seeds[1]["test"]) / 2
     assert summary["test_mean"] == pytest.approx(mean)
     assert summary["test_std"] == pytest.approx(abs(seeds[0]["test"] - seeds[1]["test"]) / math.sqrt(2))
-    assert (out / "row.md").read_text().startswith(f"| {model} | ogbg-molbace | rocauc |")
+    # a smoke run is labelled as one, never as the real dataset's result
+    assert (out / "row.md").read_text().startswith(f"| {model} | ogbg-molbace (smoke) | rocauc |")
+    assert summary["smoke"] is True and all(rec["smoke"] is True for rec in seeds)
     # an existing results folder is not overwritten without --overwrite
     assert drv.main(["--smoke", "--model", model, "--seeds", "0", "--out", str(out), "--no-progress"]) == 2
     assert "--overwrite" in capsys.readouterr().err
