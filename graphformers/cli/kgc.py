@@ -68,9 +68,28 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _setup_torch(args: argparse.Namespace, cfg_threads: int = 0) -> None:
     import torch
 
+    if args.threads < 0:
+        raise ValueError(f"--threads must be 0 (torch default) or positive, got {args.threads}")
     threads = args.threads or cfg_threads
     if threads:
         torch.set_num_threads(threads)
+
+
+def _device(name: str):
+    """``--device NAME`` as a :class:`torch.device`; a clear error for a bad or absent device."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"--device {name!r} is not a torch device ({err}); use e.g. cpu, cuda or cuda:1") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: CUDA is not available here (torch {torch.__version__}); "
+                             "use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return device
 
 
 def _seed_everything(seed: int) -> None:
@@ -97,14 +116,68 @@ def _model_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg["model"].items() if k != "name"}
 
 
+def _read_config(run: Path) -> dict[str, Any]:
+    """The validated ``config.yaml`` of a run; errors name the file."""
+    import yaml
+
+    from graphformers.kg.config import validate_config
+
+    path = _run_file(run, "config.yaml")
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a readable YAML config ({' '.join(str(err).split())})") from None
+    return validate_config(cfg, source=str(path))
+
+
+def _run_file(run: Path, name: str) -> Path:
+    """``run / name``, which a `kgc train` run folder must hold."""
+    path = run / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {run} is not a `kgc train` run")
+    return path
+
+
+def _read_vocab(run: Path) -> dict[str, list[str]]:
+    path = _run_file(run, "vocab.json")
+    try:
+        vocab = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(vocab, dict) or not all(isinstance(vocab.get(k), list) for k in ("entities", "relations")):
+        raise ValueError(f"{path}: expected {{\"entities\": [...], \"relations\": [...]}}")
+    return vocab
+
+
+def _check_vocab(kg: Any, vocab: dict[str, list[str]], run: Path) -> None:
+    """The triples must give the ids the run was trained with (same names, same order)."""
+    for what, names in (("entities", kg.entities), ("relations", kg.relations)):
+        saved = vocab[what]
+        if names == saved:
+            continue
+        if len(names) != len(saved):
+            detail = f"{len(names)} {what} in the data, {len(saved)} in vocab.json"
+        else:
+            i = next(i for i, (a, b) in enumerate(zip(names, saved)) if a != b)
+            detail = f"{what} id {i} is {names[i]!r} in the data, {saved[i]!r} in vocab.json"
+        raise ValueError(f"the triples of {kg.name} do not match {run / 'vocab.json'} ({detail}): a different "
+                         "dataset, or files changed or reordered since training")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """``kgc train``: resolve the config, prepare --out, train, print test metrics."""
+    """``kgc train``: resolve and check the config and data, then prepare --out, train, print test metrics.
+
+    Nothing is written before the config, the data and the model have been checked.
+    ``--resume DIR`` continues from ``DIR/checkpoint.pt``, or starts again at epoch 0
+    when the run stopped before its first checkpoint.
+    """
     import yaml
 
     from graphformers.kg.config import resolve_config
     from graphformers.kg.registry import build_model
-    from graphformers.kg.training import KGCTrainer, atomic_write_text, prepare_output_dir
+    from graphformers.kg.training import KGCTrainer, atomic_write_text, check_output_dir, prepare_output_dir
 
+    device = _device(args.device)
     if args.resume:
         if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
             raise ValueError("--resume DIR continues in DIR; do not pass a different --out")
@@ -113,30 +186,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         if given:
             raise ValueError(f"--resume uses the run's saved config; drop {', '.join(given)}")
         out = Path(args.resume)
-        cfg_path = out / "config.yaml"
-        if not cfg_path.is_file():
-            raise FileNotFoundError(f"{cfg_path} not found: {out} is not a `kgc train` run")
-        cfg = yaml.safe_load(cfg_path.read_text())
+        cfg = _read_config(out)
     else:
         if not args.out:
             raise ValueError("--out DIR is required (or --resume DIR)")
-        cfg = resolve_config(dataset=args.dataset, model=args.model, config_file=args.config,
-                             overrides=args.overrides)
-        if args.data_dir:
-            cfg["data_dir"] = str(Path(args.data_dir).resolve())
-    _setup_torch(args, int(cfg["training"].get("num_threads", 0)))
+        cfg = resolve_config(dataset=args.dataset, model=args.model, data_dir=args.data_dir,
+                             config_file=args.config, overrides=args.overrides)
+        out = Path(args.out)
+        check_output_dir(out, overwrite=args.overwrite)
+    _setup_torch(args, cfg["training"]["num_threads"])
     kg = _load_kg(cfg)
-    _seed_everything(int(cfg["seed"]))
-    model = build_model(cfg["model"]["name"], kg.num_nodes, 2 * kg.num_relations, **_model_kwargs(cfg))
-    model = model.to(args.device)
+    write_vocab = not args.resume
     if args.resume:
-        trainer = KGCTrainer(model, kg, cfg, out, progress=not args.no_progress)
+        if (out / "vocab.json").is_file() or (out / "checkpoint.pt").is_file():
+            _check_vocab(kg, _read_vocab(out), out)
+        else:  # stopped between config.yaml and vocab.json: nothing trained yet
+            write_vocab = True
+    _seed_everything(cfg["seed"])
+    model = build_model(cfg["model"]["name"], kg.num_nodes, 2 * kg.num_relations, **_model_kwargs(cfg))
+    model = model.to(device)
+    trainer = KGCTrainer(model, kg, cfg, out, progress=not args.no_progress)  # checks; writes nothing
+    if args.resume:
         trainer.resume()
     else:
-        out = prepare_output_dir(args.out, overwrite=args.overwrite)
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+        out = prepare_output_dir(out, overwrite=args.overwrite)
+        atomic_write_text(out / "config.yaml", yaml.safe_dump(trainer.cfg, sort_keys=False))
+    if write_vocab:
         atomic_write_text(out / "vocab.json", json.dumps({"entities": kg.entities, "relations": kg.relations}))
-        trainer = KGCTrainer(model, kg, cfg, out, progress=not args.no_progress)
     print(f"{kg!r}; {model!r}; {sum(p.numel() for p in model.parameters()):,} parameters; out={out}",
           file=sys.stderr)
     result = trainer.fit()
@@ -144,18 +220,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_run(run_dir: str, checkpoint: str, device: str):
+def _load_run(run_dir: str, checkpoint: str, device: Any):
     import torch
-    import yaml
 
     from graphformers.kg.registry import build_model
 
     run = Path(run_dir)
-    for name in ("config.yaml", "vocab.json"):
-        if not (run / name).is_file():
-            raise FileNotFoundError(f"{run / name} not found: {run} is not a `kgc train` run")
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    vocab = json.loads((run / "vocab.json").read_text())
+    cfg = _read_config(run)
+    vocab = _read_vocab(run)
     model = build_model(cfg["model"]["name"], len(vocab["entities"]), 2 * len(vocab["relations"]),
                         **_model_kwargs(cfg))
     path = run / ("best.pt" if checkpoint == "best" else "checkpoint.pt")
@@ -173,15 +245,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from graphformers.evaluation.ranking import FilterIndex
     from graphformers.kg.evaluate import evaluate_link_prediction
 
+    device = _device(args.device)
     _setup_torch(args)
-    cfg, vocab, model = _load_run(args.run_dir, args.checkpoint, args.device)
+    cfg, vocab, model = _load_run(args.run_dir, args.checkpoint, device)
     kg = _load_kg(cfg, args.data_dir)
-    if kg.entities != vocab["entities"] or kg.relations != vocab["relations"]:
-        raise ValueError(f"the triples of {kg.name} do not match {args.run_dir}/vocab.json "
-                         "(different dataset or files)")
+    _check_vocab(kg, vocab, Path(args.run_dir))
+    if kg.split(args.split).size(0) == 0:
+        raise ValueError(f"the {args.split} split of {kg.name} has no triples; nothing to evaluate")
     fi = FilterIndex(kg.all_triples(), kg.num_nodes, kg.num_relations)
     acc = evaluate_link_prediction(model, kg.split(args.split), fi, num_relations=kg.num_relations,
-                                   batch_size=int(cfg["evaluation"]["batch_size"]),
+                                   batch_size=cfg["evaluation"]["batch_size"],
                                    progress=not args.no_progress)
     result = {"dataset": kg.name, "model": cfg["model"]["name"], "split": args.split, **{args.split: acc.to_dict()}}
     _emit(result, args.json, f"{kg.name} {cfg['model']['name']}")
@@ -192,12 +265,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """``kgc predict``: rank all entities for ``(head, relation, ?)`` or ``(?, relation, tail)``."""
     import torch
 
+    from graphformers.kg.training import json_text
     from graphformers.kg.triples import lookup_name
 
     if args.top_k < 1:
         raise ValueError("--top-k must be at least 1")
+    device = _device(args.device)
     _setup_torch(args)
-    cfg, vocab, model = _load_run(args.run_dir, args.checkpoint, args.device)
+    cfg, vocab, model = _load_run(args.run_dir, args.checkpoint, device)
     ent_index = {e: i for i, e in enumerate(vocab["entities"])}
     rel_index = {r: i for i, r in enumerate(vocab["relations"])}
     entity = args.head if args.head is not None else args.tail
@@ -206,14 +281,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.tail is not None:
         r += len(vocab["relations"])  # heads via the reciprocal relation
     with torch.no_grad():
-        scores = model.score_all_tails(torch.tensor([e], device=args.device), torch.tensor([r], device=args.device))[0]
+        scores = model.score_all_tails(torch.tensor([e], device=device), torch.tensor([r], device=device))[0]
     k = min(args.top_k, scores.numel())
     top = scores.topk(k)
     rows = [{"rank": i + 1, "entity": vocab["entities"][j], "score": float(s)}
             for i, (s, j) in enumerate(zip(top.values.tolist(), top.indices.tolist()))]
     query = {"head": args.head, "relation": args.relation, "tail": args.tail}
     if args.json:
-        print(json.dumps({"query": query, "predictions": rows}))
+        print(json_text({"query": query, "predictions": rows}))
     else:
         missing = "tail" if args.head is not None else "head"
         print(f"({args.head or '?'}, {args.relation}, {args.tail or '?'}): top {k} {missing}s")
@@ -223,8 +298,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _emit(result: dict[str, Any], as_json: bool, title: str) -> None:
+    from graphformers.kg.training import json_text
+
     if as_json:
-        print(json.dumps(result))
+        print(json_text(result))
         return
     print(title)
     for split in ("valid", "test", "train"):

@@ -5,19 +5,22 @@
     config.yaml        the resolved configuration
     vocab.json         entity and relation names (for ``predict``)
     checkpoint.pt      last state: model, optimizer, RNG states, epoch, early stopping
-    best.pt            model weights with the best validation MRR
+    best.pt            model weights with the best validation ``evaluation.metric`` (MRR by default)
     early_stopping.jsonl  one line per validation round
     metrics.json       final valid/test metrics of the best model
 
 Every file is written atomically (temporary file + :func:`os.replace`), so a
 killed run leaves the last complete checkpoint, and ``resume`` continues from
 it to the same result as an uninterrupted run (the shuffling generator, the
-global torch RNG and the optimizer state are all restored).
+global torch RNG and the optimizer state are all restored). A run killed during
+its first epoch has no checkpoint yet; ``resume`` then starts again at epoch 0.
+JSON files are strict JSON (:func:`graphformers.utils.io.strict_json_dumps`: no ``NaN``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import sys
@@ -31,8 +34,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphformers.evaluation.ranking import FilterIndex
+from graphformers.kg.config import EVAL_METRICS, LOWER_IS_BETTER, validate_config
 from graphformers.kg.evaluate import evaluate_link_prediction
-from graphformers.kg.triples import KGTriples
+from graphformers.kg.triples import SPLITS, KGTriples
+from graphformers.utils.io import strict_json_dumps as json_text
 
 
 def reciprocal_queries(triples: Tensor, num_relations: int) -> Tensor:
@@ -108,22 +113,46 @@ def atomic_save(obj: Any, path: Path) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def check_output_dir(path: str | Path, *, overwrite: bool = False) -> None:
+    """Raise :class:`FileExistsError` if :func:`prepare_output_dir` would refuse ``path`` (writes nothing)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--out {path} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise FileExistsError(f"--out {path} exists and is not empty; pass --overwrite or use --resume {path}")
 
 
 def prepare_output_dir(path: str | Path, *, overwrite: bool = False) -> Path:
     """Create ``path``; refuse an existing non-empty folder unless ``overwrite``."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"--out {path} exists and is not a folder")
+    check_output_dir(path, overwrite=overwrite)
     if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"--out {path} exists and is not empty; pass --overwrite or use --resume {path}")
         for name in ("checkpoint.pt", "best.pt", "metrics.json", "early_stopping.jsonl", "config.yaml",
                      "vocab.json"):
             (path / name).unlink(missing_ok=True)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def check_splits(kg: KGTriples, unseen: str = "keep") -> None:
+    """Raise :class:`ValueError` if a split of ``kg`` has no triples (training needs all three).
+
+    Args:
+        kg: the triples.
+        unseen: the config's ``unseen`` policy (named in the message when ``drop``
+            may have emptied a split).
+    """
+    need = {"train": "nothing to train on", "valid": "early stopping needs validation triples",
+            "test": "the final test metrics need test triples"}
+    for split in SPLITS:
+        if kg.split(split).size(0) == 0:
+            hint = (f" after unseen=drop removed the {split} triples whose entity or relation never occurs "
+                    "in train" if unseen == "drop" and split != "train" else "")
+            raise ValueError(f"{kg.name}: the {split} split has no triples{hint}; {need[split]}")
 
 
 def _log(msg: str) -> None:
@@ -133,25 +162,30 @@ def _log(msg: str) -> None:
 class KGCTrainer:
     """Train a scorer on ``kg`` with ``cfg`` (see :mod:`graphformers.kg.config`), writing to ``out``.
 
+    Early stopping follows ``evaluation.metric`` on the valid split (``mrr``,
+    ``hits@k``: higher is better; ``mr``: lower is better).
+
     Args:
         model: a KG scorer built with ``2 * kg.num_relations`` relations.
         kg: the triples.
-        cfg: the resolved configuration.
-        out: output folder (already prepared).
+        cfg: the resolved configuration (checked with :func:`validate_config`).
+        out: output folder (already prepared; the constructor writes nothing).
         progress: show tqdm bars on stderr.
+
+    Raises:
+        ValueError: a bad config value (naming the key), or an empty train, valid or
+            test split.
     """
 
     def __init__(self, model: nn.Module, kg: KGTriples, cfg: dict[str, Any], out: str | Path, *,
                  progress: bool = True) -> None:
+        cfg = validate_config(cfg)
+        check_splits(kg, cfg["unseen"])
         self.model, self.kg, self.cfg, self.out = model, kg, cfg, Path(out)
         self.progress = progress
         tcfg = cfg["training"]
-        if tcfg["loss"] not in LOSSES:
-            raise ValueError(f"training.loss={tcfg['loss']!r}; expected one of {list(LOSSES)}")
-        if cfg["regularizer"]["name"] not in REGULARIZERS:
-            raise ValueError(f"regularizer.name={cfg['regularizer']['name']!r}; expected one of {list(REGULARIZERS)}")
-        if tcfg["optimizer"] not in OPTIMIZERS:
-            raise ValueError(f"training.optimizer={tcfg['optimizer']!r}; expected one of {list(OPTIMIZERS)}")
+        self.metric = cfg["evaluation"]["metric"]
+        self.lower_is_better = self.metric in LOWER_IS_BETTER
         self.loss_fn = LOSSES[tcfg["loss"]]
         self.reg_fn = REGULARIZERS[cfg["regularizer"]["name"]]
         self.optimizer = OPTIMIZERS[tcfg["optimizer"]](model.parameters(), lr=float(tcfg["lr"]))
@@ -159,7 +193,7 @@ class KGCTrainer:
         self.queries = reciprocal_queries(kg.train, kg.num_relations)
         self.filter = FilterIndex(kg.all_triples(), kg.num_nodes, kg.num_relations)
         self.epoch = 0
-        self.best_mrr = -1.0
+        self.best_score = math.inf if self.lower_is_better else -math.inf
         self.best_epoch = 0
         self.bad_rounds = 0
         self.stopped = False
@@ -172,7 +206,7 @@ class KGCTrainer:
 
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "epoch": self.epoch, "best_mrr": self.best_mrr, "best_epoch": self.best_epoch,
+            "epoch": self.epoch, "metric": self.metric, "best_score": self.best_score, "best_epoch": self.best_epoch,
             "bad_rounds": self.bad_rounds, "stopped": self.stopped, "history": json.dumps(self.history),
             "train_seconds": self.train_seconds,
             "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
@@ -183,9 +217,13 @@ class KGCTrainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         import numpy as np
 
+        if state.get("metric", "mrr") != self.metric:
+            raise ValueError(f"the checkpoint stopped early on {state.get('metric', 'mrr')!r}, "
+                             f"the config says evaluation.metric={self.metric!r}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch, self.best_mrr = int(state["epoch"]), float(state["best_mrr"])
+        self.epoch = int(state["epoch"])
+        self.best_score = float(state["best_score"] if "best_score" in state else state["best_mrr"])
         self.best_epoch, self.bad_rounds = int(state["best_epoch"]), int(state["bad_rounds"])
         self.stopped, self.history = bool(state["stopped"]), json.loads(state["history"])
         self.train_seconds = float(state["train_seconds"])
@@ -199,13 +237,33 @@ class KGCTrainer:
     def save_checkpoint(self) -> None:
         atomic_save(self.state_dict(), self.out / "checkpoint.pt")
 
-    def resume(self) -> None:
-        """Load ``checkpoint.pt`` from the output folder."""
+    def resume(self) -> bool:
+        """Load ``checkpoint.pt`` from the output folder.
+
+        ``checkpoint.pt`` is first written after epoch 1. Without it (the run was
+        killed during its first epoch) the trainer keeps its fresh state and
+        :meth:`fit` starts again at epoch 0; that gives the uninterrupted result
+        when the model was built as for the original run (same ``seed``, as
+        ``graphformers kgc train --resume`` does).
+
+        Returns:
+            ``True`` if a checkpoint was loaded, ``False`` for a restart at epoch 0.
+        """
         path = self.out / "checkpoint.pt"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+            history = self.out / "early_stopping.jsonl"
+            later = [f.name for f in (self.out / "metrics.json",) if f.is_file()]
+            if history.is_file() and len(history.read_text(encoding="utf-8").splitlines()) > 1:
+                later.append(history.name)
+            if later:  # only epoch 1 can end before the first checkpoint
+                raise FileNotFoundError(f"{path} is missing but {self.out} holds results of later epochs "
+                                        f"({', '.join(later)}); refusing to train again over them")
+            _log(f"resumed {self.out}: no checkpoint.pt yet (stopped during epoch 1); starting again at epoch 0")
+            return False
         self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        _log(f"resumed {self.out} at epoch {self.epoch} (best valid MRR {self.best_mrr:.4f} @ {self.best_epoch})")
+        _log(f"resumed {self.out} at epoch {self.epoch} "
+             f"(best valid {self.metric} {self.best_score:.4f} @ {self.best_epoch})")
+        return True
 
     # ----------------------------------------------------------- training
     def train_epoch(self) -> float:
@@ -264,22 +322,24 @@ class KGCTrainer:
             done_here += 1
             if self.epoch % every == 0 or self.epoch == epochs:
                 metrics = self.evaluate("valid")["realistic"]["both"]
-                improved = metrics["mrr"] > self.best_mrr
-                if improved:
-                    self.best_mrr, self.best_epoch, self.bad_rounds = metrics["mrr"], self.epoch, 0
+                score = float(metrics[self.metric])
+                if not math.isfinite(score):
+                    raise FloatingPointError(f"epoch {self.epoch}: valid {self.metric} is {score}")
+                if score < self.best_score if self.lower_is_better else score > self.best_score:
+                    self.best_score, self.best_epoch, self.bad_rounds = score, self.epoch, 0
                     atomic_save(self.model.state_dict(), self.out / "best.pt")
                 else:
                     self.bad_rounds += 1
                     self.stopped = self.bad_rounds >= patience
-                row = {"epoch": self.epoch, "loss": loss, "valid_mrr": metrics["mrr"],
-                       "valid_hits@10": metrics["hits@10"], "best_mrr": self.best_mrr,
+                row = {"epoch": self.epoch, "loss": loss, **{f"valid_{k}": metrics[k] for k in EVAL_METRICS},
+                       "metric": self.metric, f"best_{self.metric}": self.best_score,
                        "best_epoch": self.best_epoch, "bad_rounds": self.bad_rounds,
                        "stopped": self.stopped, "train_seconds": round(self.train_seconds, 2)}
                 self.history.append(row)
                 atomic_write_text(self.out / "early_stopping.jsonl",
-                                  "".join(json.dumps(r) + "\n" for r in self.history))
+                                  "".join(json_text(r) + "\n" for r in self.history))
                 _log(f"epoch {self.epoch}: loss {loss:.4f} valid MRR {metrics['mrr']:.4f} "
-                     f"H@10 {metrics['hits@10']:.4f} (best {self.best_mrr:.4f} @ {self.best_epoch})")
+                     f"H@10 {metrics['hits@10']:.4f} (best {self.metric} {self.best_score:.4f} @ {self.best_epoch})")
             else:
                 _log(f"epoch {self.epoch}: loss {loss:.4f} ({time.perf_counter() - t0:.1f}s)")
             self.save_checkpoint()
@@ -295,10 +355,10 @@ class KGCTrainer:
         t0 = time.perf_counter()
         result = {
             "dataset": self.kg.name, "model": self.cfg["model"]["name"], "seed": self.cfg["seed"],
-            "epochs_trained": self.epoch, "best_epoch": self.best_epoch,
+            "epochs_trained": self.epoch, "metric": self.metric, "best_epoch": self.best_epoch,
             "train_seconds": round(self.train_seconds, 2),
             "valid": self.evaluate("valid"), "test": self.evaluate("test"),
         }
         result["eval_seconds"] = round(time.perf_counter() - t0, 2)
-        atomic_write_text(self.out / "metrics.json", json.dumps(result, indent=2) + "\n")
+        atomic_write_text(self.out / "metrics.json", json_text(result, indent=2) + "\n")
         return result

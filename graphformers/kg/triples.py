@@ -5,15 +5,17 @@ train / valid / test. :class:`KGTriples` holds the entity and relation
 vocabularies (name lists, position = id) and one ``LongTensor`` of shape
 ``[T, 3]`` (columns ``head_index, rel_type, tail_index``) per split.
 
-Files are the common tab-separated ``head<TAB>relation<TAB>tail`` format, plain
-or gzip-compressed (``.gz``). Bad lines raise :class:`TriplesFormatError`
-naming the file and the 1-based line number.
+Files are the common tab-separated ``head<TAB>relation<TAB>tail`` format in
+UTF-8 (a byte-order mark is ignored), plain or gzip-compressed (``.gz``). Bad
+lines, bytes that are not UTF-8 and damaged ``.gz`` files raise
+:class:`TriplesFormatError` naming the file and the 1-based line number.
 """
 
 from __future__ import annotations
 
 import gzip
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,31 +35,54 @@ class UnseenEntityWarning(UserWarning):
     """Evaluation triples use entities or relations that never occur in training."""
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+def _raw_lines(path: Path) -> Iterator[bytes]:
+    """The lines of ``path`` as bytes (``.gz`` decompressed); gzip errors name the file."""
+    if path.suffix != ".gz":
+        with open(path, "rb") as fh:
+            yield from fh
+        return
+    lineno = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                yield raw
+    except (EOFError, OSError, zlib.error) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        where = f" after line {lineno}" if lineno else ""
+        raise TriplesFormatError(f"{path}: damaged or truncated gzip file, or not gzip at all "
+                                 f"(failed{where}: {err})") from None
 
 
 def iter_triples_file(path: str | Path) -> Iterator[tuple[int, str, str, str]]:
     """Yield ``(line_number, head, relation, tail)`` from a TSV triples file.
 
-    Blank lines are skipped. A line with other than three tab-separated fields
-    raises :class:`TriplesFormatError` naming ``path:line``.
+    The file is UTF-8 (a leading byte-order mark is ignored), plain or gzip
+    (``.gz``). Blank lines are skipped. A line with other than three
+    tab-separated fields, an empty field, bytes that are not UTF-8, or a
+    damaged ``.gz`` raise :class:`TriplesFormatError` naming ``path:line``.
     """
     path = Path(path)
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            if len(parts) != 3 or any(not p.strip() for p in parts):
-                raise TriplesFormatError(
-                    f"{path}:{lineno}: expected 3 tab-separated fields "
-                    f"(head, relation, tail), got {len(parts)}: {line[:80]!r}"
-                )
-            yield lineno, parts[0].strip(), parts[1].strip(), parts[2].strip()
+    for lineno, raw in enumerate(_raw_lines(path), start=1):
+        try:
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            raise TriplesFormatError(
+                f"{path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start} of the line): {raw[:80]!r}"
+            ) from None
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise TriplesFormatError(
+                f"{path}:{lineno}: expected 3 tab-separated fields "
+                f"(head, relation, tail), got {len(parts)}: {line[:80]!r}"
+            )
+        for what, part in zip(("head", "relation", "tail"), parts):
+            if not part.strip():
+                raise TriplesFormatError(f"{path}:{lineno}: the {what} field is empty: {line[:80]!r}")
+        yield lineno, parts[0].strip(), parts[1].strip(), parts[2].strip()
 
 
 def read_id_triples(path: str | Path, num_nodes: int, num_relations: int) -> Tensor:

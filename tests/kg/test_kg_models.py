@@ -15,7 +15,13 @@ from graphformers.kg.evaluate import evaluate_link_prediction
 from graphformers.kg.models import ComplEx, DistMult, RotatE, TransE
 from graphformers.kg.registry import MODELS, build_model
 from graphformers.kg.tiny import tiny_kg
-from graphformers.kg.training import KGCTrainer, negative_sampling_loss, one_vs_all_loss, prepare_output_dir
+from graphformers.kg.training import (
+    KGCTrainer,
+    json_text,
+    negative_sampling_loss,
+    one_vs_all_loss,
+    prepare_output_dir,
+)
 from graphformers.kg.config import DEFAULTS, merge
 from graphformers.kg.transformer import KGTransformer
 from graphformers.testing import assert_every_param_has_grad, assert_reset_changes_parameters
@@ -244,3 +250,68 @@ def test_negative_sampling_loss_value():
     negs = model.score(torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.long), neg[0])
     expected = -F.logsigmoid(pos) - F.logsigmoid(-negs).mean()
     torch.testing.assert_close(loss, expected.squeeze())
+
+
+@pytest.mark.parametrize("metric", ["mr", "hits@1", "mrr"])
+def test_early_stopping_follows_evaluation_metric(tmp_path, metric):
+    kg = tiny_kg()
+    torch.manual_seed(0)  # a run where MR, MRR and Hits@1 peak at different rounds
+    model = ComplEx(kg.num_nodes, 2 * kg.num_relations, 8)
+    cfg = _cfg(epochs=12, lr=0.2)
+    cfg["evaluation"].update(every=1, patience=3, metric=metric)
+    trainer = KGCTrainer(model, kg, cfg, prepare_output_dir(tmp_path / "run"), progress=False)
+    res = trainer.fit()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "early_stopping.jsonl").read_text().splitlines()]
+    better = min if metric == "mr" else max
+    best, best_epoch, bad = None, 0, 0
+    for row in rows:  # replay early stopping by hand on the logged values
+        value = row[f"valid_{metric}"]
+        if best is None or (value < best if metric == "mr" else value > best):
+            best, best_epoch, bad = value, row["epoch"], 0
+        else:
+            bad += 1
+        assert (row[f"best_{metric}"], row["best_epoch"], row["bad_rounds"]) == (best, best_epoch, bad)
+    assert best == better(r[f"valid_{metric}"] for r in rows)
+    if metric != "mrr":  # the scenario tells the metrics apart: MRR alone would pick another round
+        assert best_epoch != max(rows, key=lambda r: r["valid_mrr"])["epoch"]
+    assert res["best_epoch"] == best_epoch and res["metric"] == metric
+    assert rows[-1]["stopped"] == (len(rows) < 12)
+    # best.pt holds the weights of the best round
+    assert res["valid"]["realistic"]["both"][metric] == best
+
+
+def test_resume_without_checkpoint_restarts_at_epoch_zero(tmp_path):
+    kg = tiny_kg()
+
+    def make():
+        torch.manual_seed(5)
+        return ComplEx(kg.num_nodes, 2 * kg.num_relations, 8)
+
+    cfg = _cfg()
+    straight = KGCTrainer(make(), kg, cfg, prepare_output_dir(tmp_path / "a"), progress=False).fit()
+    trainer = KGCTrainer(make(), kg, cfg, prepare_output_dir(tmp_path / "b"), progress=False)
+    assert trainer.resume() is False and trainer.epoch == 0
+    resumed = trainer.fit()
+    for key in ("valid", "test", "epochs_trained", "best_epoch"):
+        assert resumed[key] == straight[key], key
+    # a finished run whose checkpoint was removed is not silently trained again
+    (tmp_path / "a" / "checkpoint.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="refusing to train again"):
+        KGCTrainer(make(), kg, cfg, tmp_path / "a", progress=False).resume()
+
+
+def test_empty_splits_rejected():
+    kg = tiny_kg()
+    model = ComplEx(kg.num_nodes, 2 * kg.num_relations, 8)
+    empty = torch.zeros(0, 3, dtype=torch.long)
+    for split in ("train", "valid", "test"):
+        parts = {s: kg.split(s) for s in ("train", "valid", "test")}
+        parts[split] = empty
+        bad = type(kg)(kg.entities, kg.relations, parts["train"], parts["valid"], parts["test"], name="t")
+        with pytest.raises(ValueError, match=f"t: the {split} split has no triples"):
+            KGCTrainer(model, bad, _cfg(), "unused", progress=False)
+
+
+def test_json_text_is_strict():
+    text = json_text({"mrr": float("nan"), "x": [1.5, float("inf")], "n": 0})
+    assert text == '{"mrr": null, "x": [1.5, null], "n": 0}'

@@ -53,6 +53,46 @@ def test_wrong_field_count_names_file_and_line(tmp_path):
         KGTriples.from_dir(tmp_path)
 
 
+def _tiny_bytes(rows):
+    return "".join("\t".join(r) + "\n" for r in rows).encode("utf-8")
+
+
+def _tiny_folder(folder, train_bytes=None, name="train.txt"):
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_bytes(_tiny_bytes(TINY_TRAIN) if train_bytes is None else train_bytes)
+    _write(folder, "valid", TINY_VALID)
+    _write(folder, "test", TINY_TEST)
+    return folder
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    _tiny_folder(tmp_path, _tiny_bytes(TINY_TRAIN[:3]) + b"caf\xe9\tr\tx\n" + _tiny_bytes(TINY_TRAIN[3:]))
+    with pytest.raises(TriplesFormatError, match=r"train\.txt:4: not valid UTF-8"):
+        KGTriples.from_dir(tmp_path)
+
+
+def test_damaged_gzip_names_the_file(tmp_path):
+    good = gzip.compress(_tiny_bytes(TINY_TRAIN))
+    _tiny_folder(tmp_path / "trunc", good[: len(good) // 2], name="train.txt.gz")
+    with pytest.raises(TriplesFormatError, match=r"trunc/train\.txt\.gz: damaged or truncated gzip"):
+        KGTriples.from_dir(tmp_path / "trunc")
+    _tiny_folder(tmp_path / "plain", _tiny_bytes(TINY_TRAIN), name="train.txt.gz")  # not compressed
+    with pytest.raises(TriplesFormatError, match=r"plain/train\.txt\.gz: .*not gzip at all"):
+        KGTriples.from_dir(tmp_path / "plain")
+
+
+def test_byte_order_mark_is_ignored(tmp_path):
+    _tiny_folder(tmp_path, b"\xef\xbb\xbf" + _tiny_bytes(TINY_TRAIN))
+    kg = KGTriples.from_dir(tmp_path)
+    assert kg.entities == tiny_kg().entities and torch.equal(kg.train, tiny_kg().train)
+
+
+def test_empty_field_is_named(tmp_path):
+    _tiny_folder(tmp_path, _tiny_bytes(TINY_TRAIN) + b"alice\t \tbob\n")
+    with pytest.raises(TriplesFormatError, match=r"train\.txt:17: the relation field is empty"):
+        KGTriples.from_dir(tmp_path)
+
+
 def test_entity_only_in_test(tmp_path):
     _write(tmp_path, "train", [("a", "r", "b"), ("b", "r", "c")])
     _write(tmp_path, "valid", [("a", "r", "c")])
