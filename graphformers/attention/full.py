@@ -7,7 +7,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphformers.attention.base import GlobalAttention
-from graphformers.attention.packed import Layout, dense_slots, packed_softmax_attention, shared_packed_layout
+from graphformers.attention.packed import (
+    Layout,
+    batch_cache,
+    dense_slots,
+    packed_softmax_attention,
+    shared_packed_layout,
+)
 from graphformers.typing import OptTensor
 
 
@@ -119,11 +125,12 @@ class MultiheadAttention(GlobalAttention):
         small_graph = counts <= self.max_explicit_length
         if not bool(small_graph.any()):
             return super().attend_flat(qkv, batch, layout)
+        # the split is computed once for the layers of one forward (the same sub-batch
+        # tensors then find the small graphs' packed layout in the cache too)
+        parts = batch_cache.get("split", batch, (self.max_explicit_length,), lambda: _split(batch, small_graph))
         out = qkv.new_zeros(qkv.size(0), self.channels)
-        for kept in (small_graph, ~small_graph):
-            nodes = kept[batch].nonzero().squeeze(1)
-            sub_batch = (torch.cumsum(kept, 0) - 1)[batch[nodes]]  # the kept graphs renumbered
-            out = out.index_copy(0, nodes, self.attend_flat(qkv[nodes], sub_batch, dense_slots(sub_batch)))
+        for nodes, sub_batch, sub_layout in parts:
+            out = out.index_copy(0, nodes, self.attend_flat(qkv[nodes], sub_batch, sub_layout))
         return out
 
     def attend(
@@ -159,9 +166,24 @@ class MultiheadAttention(GlobalAttention):
         return out.transpose(1, 2).reshape(B, L, C)
 
     def load_from_torch(self, mha: nn.MultiheadAttention) -> "MultiheadAttention":
-        """Copy the weights of a :class:`torch.nn.MultiheadAttention` (batch-first or not)."""
+        """Copy the weights of a :class:`torch.nn.MultiheadAttention` (batch-first or not).
+
+        Raises:
+            ValueError: ``mha`` computes a function this module cannot (other width or
+                heads, separate key/value widths, biases present in one and not the
+                other, ``add_bias_kv`` or ``add_zero_attn``), naming the setting.
+        """
+        problems = []
         if mha.embed_dim != self.channels or mha.num_heads != self.heads or not mha._qkv_same_embed_dim:
-            raise ValueError(f"cannot copy {mha} into {self}: shapes differ")
+            problems.append("shapes differ")
+        if (mha.in_proj_bias is not None) != self.bias:
+            problems.append(f"torch bias={mha.in_proj_bias is not None}, ours bias={self.bias}")
+        if mha.bias_k is not None or mha.bias_v is not None:
+            problems.append("add_bias_kv=True is not supported")
+        if mha.add_zero_attn:
+            problems.append("add_zero_attn=True is not supported")
+        if problems:
+            raise ValueError(f"cannot copy {mha} into {self}: {'; '.join(problems)}")
         with torch.no_grad():
             self.in_proj.weight.copy_(mha.in_proj_weight)
             self.out_proj.weight.copy_(mha.out_proj.weight)
@@ -172,6 +194,17 @@ class MultiheadAttention(GlobalAttention):
 
     def extra_repr_args(self) -> str:
         return f"{self.channels}, heads={self.heads}, dropout={self.dropout}"
+
+
+def _split(batch: Tensor, small_graph: Tensor) -> tuple[tuple[Tensor, Tensor, Layout], ...]:
+    """``(nodes, sub_batch, dense_slots(sub_batch))`` of the small graphs, then of the others
+    (``small_graph [B]`` bool); ``sub_batch`` numbers each part's graphs from 0."""
+    parts = []
+    for kept in (small_graph, ~small_graph):
+        nodes = kept[batch].nonzero().squeeze(1)
+        sub_batch = (torch.cumsum(kept, 0) - 1)[batch[nodes]]  # the kept graphs renumbered
+        parts.append((nodes, sub_batch, dense_slots(sub_batch)))
+    return tuple(parts)
 
 
 def _small_attention(q: Tensor, k: Tensor, v: Tensor, mask: OptTensor, dropout_p: float) -> Tensor:

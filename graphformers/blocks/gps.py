@@ -14,6 +14,7 @@ from graphformers.local.base import LocalMessagePassing
 from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
 from graphformers.utils.chunks import is_rowwise, needs_autograd, row_chunks, widest_row, worth_chunking
+from graphformers.utils.modules import reset_module
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -87,8 +88,8 @@ class GPSLayer(nn.Module):
 
     def reset_parameters(self) -> None:
         for mod in (self.local, self.attn, self.ffn, self.norm_local, self.norm_attn, self.norm_out):
-            if mod is not None and hasattr(mod, "reset_parameters"):
-                mod.reset_parameters()
+            if mod is not None:
+                reset_module(mod)  # also a container without its own reset_parameters (e.g. nn.Sequential)
 
     def forward(
         self,

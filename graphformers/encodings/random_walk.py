@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -64,7 +65,16 @@ class RWSEEncoder(nn.Module):
         rwse = require_attr(data, self.attr_name, transform, owner)
         check_width(rwse, self.attr_name, self.walk_length, "walk_length", owner)
         rwse = as_module_dtype(rwse, self)
-        x = rwse if self.norm is None else self.norm(rwse)
+        if self.norm is None:
+            x = rwse
+        elif self.training and rwse.size(0) == 1:
+            # one node in the whole batch (e.g. a last mini-batch of one single-atom
+            # molecule): no batch statistics exist, normalise with the running ones, as
+            # the library's other norms do (PyG BatchNorm, allow_single_element)
+            norm = self.norm
+            x = F.batch_norm(rwse, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps)
+        else:
+            x = self.norm(rwse)
         return self.lin(x)
 
     def __repr__(self) -> str:

@@ -97,17 +97,44 @@ def _pe_tables() -> tuple[dict[str, Callable[..., nn.Module]], dict[str, Callabl
     from graphformers.encodings import LinearLapPE, RWSEEncoder, SignNetLapPE
     from graphformers.transforms.positional import AddLaplacianPE, AddRandomWalkSE
 
+    # a pe spec holds the encoder's arguments and the transform's: the attribute names
+    # (attr_name / attr_prefix) go to both, the Laplacian's solver options only to the transform
+    lap_only = ("normalization", "is_undirected")
+
+    def encoder_kw(kw: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in kw.items() if k not in lap_only}
+
+    def lap_transform(k: int, attr_prefix: str = "lap", normalization: str | None = "sym",
+                      is_undirected: bool = True, **_: Any) -> BaseTransform:
+        return AddLaplacianPE(k, attr_prefix=attr_prefix, normalization=normalization, is_undirected=is_undirected)
+
     encoders = {
         "rwse": lambda channels, walk_length, **kw: RWSEEncoder(walk_length, channels, **kw),
-        "lap_linear": lambda channels, k, **kw: LinearLapPE(k, channels, **kw),
-        "lap_signnet": lambda channels, k, **kw: SignNetLapPE(k, channels, **kw),
+        "lap_linear": lambda channels, k, **kw: LinearLapPE(k, channels, **encoder_kw(kw)),
+        "lap_signnet": lambda channels, k, **kw: SignNetLapPE(k, channels, **encoder_kw(kw)),
     }
     transforms = {
-        "rwse": lambda walk_length, **_: AddRandomWalkSE(walk_length),
-        "lap_linear": lambda k, **_: AddLaplacianPE(k),
-        "lap_signnet": lambda k, **_: AddLaplacianPE(k),
+        "rwse": lambda walk_length, attr_name="rwse", **_: AddRandomWalkSE(walk_length, attr_name=attr_name),
+        "lap_linear": lap_transform,
+        "lap_signnet": lap_transform,
     }
     return encoders, transforms
+
+
+def _check_pe_attributes(pe_specs: list[Any]) -> None:
+    """Two PE/SE of a config must not write the same graph attributes (the second
+    transform would overwrite the first's values, e.g. two LapPEs of other ``k``)."""
+    seen: dict[str, int] = {}
+    for i, spec in enumerate(pe_specs):
+        if not isinstance(spec, Mapping):
+            continue  # _resolve reports it
+        name = spec.get("name")
+        attr = spec.get("attr_name", "rwse") if name == "rwse" else spec.get("attr_prefix", "lap") + "_*"
+        if attr in seen:
+            key = "attr_name" if name == "rwse" else "attr_prefix"
+            raise ValueError(f"model.pe[{seen[attr]}] and model.pe[{i}] both write {attr!r}; "
+                             f"give one of them another {key}")
+        seen[attr] = i
 
 
 def _local_table() -> dict[str, Callable[..., nn.Module]]:
@@ -162,6 +189,7 @@ def build_transforms(cfg: Mapping[str, Any]) -> list[BaseTransform]:
     """The precompute transforms (PE/SE) that the model config needs."""
     _, transforms = _pe_tables()
     model = cfg.get("model", cfg)
+    _check_pe_attributes(list(model.get("pe", [])))
     return [_resolve(transforms, {k: v for k, v in pe.items() if k != "channels"}, "pe") for pe in model.get("pe", [])]
 
 
@@ -203,6 +231,7 @@ def build_model(cfg: Mapping[str, Any], *, out_channels: int) -> nn.Module:
 
     pe_encoders_table, _ = _pe_tables()
     pe_specs = list(model.get("pe", []))
+    _check_pe_attributes(pe_specs)
     pe_encoders = [_resolve(pe_encoders_table, spec, "model.pe") for spec in pe_specs]
     pe_width = sum(int(spec["channels"]) for spec in pe_specs)
     if pe_width >= channels:

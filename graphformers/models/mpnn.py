@@ -119,7 +119,8 @@ class MPNN(nn.Module):
             )
         if edge_attr is not None and self.edge_encoder is not None:
             edge_attr = self.edge_encoder(edge_attr)
-        num_graphs = getattr(data, "num_graphs", 1) if batch is not None else 1
+        # a Batch knows its graph count; a Data with a batch vector leaves it to the virtual node
+        num_graphs = getattr(data, "num_graphs", None) if batch is not None else 1
         state = None
         for i in range(len(self.layers)):
             x, edge_attr, state = checkpoint_layer(self._block, i, x, data.edge_index, edge_attr, batch, state,
@@ -128,7 +129,7 @@ class MPNN(nn.Module):
 
     def _block(
         self, i: int, x: Tensor, edge_index: Tensor, edge_attr: OptTensor, batch: OptTensor, state: OptTensor,
-        num_graphs: int,
+        num_graphs: int | None,
     ) -> tuple[Tensor, OptTensor, OptTensor]:
         """Layer ``i``: message passing, dropout, residual, norm, then the virtual node (if any)."""
         update, edge_attr = self.layers[i](x, edge_index, edge_attr)

@@ -70,6 +70,9 @@ def _adjacency(data: Data, num_nodes: int, *, dense: bool) -> np.ndarray | sp.cs
     if edge_index is None:
         edge_index = torch.empty(2, 0, dtype=torch.long)
     row, col = edge_index.detach().cpu().numpy()
+    if row.size and (min(row.min(), col.min()) < 0 or max(row.max(), col.max()) >= num_nodes):
+        bad = int(min(row.min(), col.min())) if min(row.min(), col.min()) < 0 else int(max(row.max(), col.max()))
+        raise ValueError(f"edge_index holds node {bad}, outside the graph's {num_nodes} nodes (0..{num_nodes - 1})")
     weight = _edge_weight(data, row.shape[0])
     if dense:
         flat = np.bincount(row * num_nodes + col, weights=weight, minlength=num_nodes * num_nodes)

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 from torch_geometric.data import Batch
 
 from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention
@@ -452,6 +453,43 @@ def test_layers_of_one_forward_share_the_packed_layout(monkeypatch):
     again = second(first(x, batch.clone()), batch.clone())
     assert len(computed) == 3
     torch.testing.assert_close(again, out)
+
+
+def test_layers_share_the_split_and_packed_layout_of_a_mixed_batch(monkeypatch):
+    """A batch with a graph over ``max_explicit_length`` nodes is split into small and
+    large graphs; the layers of one forward share the split, so the small graphs'
+    packed layout is computed once, not once per layer; values unchanged."""
+    import graphformers.attention.packed as packed_module
+
+    computed = []
+    original = packed_module.packed_layout
+    monkeypatch.setattr(packed_module, "packed_layout", lambda *a, **k: computed.append(1) or original(*a, **k))
+    packed_module.batch_cache.clear()
+    batch = torch.repeat_interleave(torch.arange(3), torch.tensor([5, 7, 90]))
+    x = torch.randn(102, 8)
+    layers = [MultiheadAttention(8, heads=2) for _ in range(3)]
+    h = x
+    for layer in layers:
+        h = layer(h, batch)
+    assert len(computed) == 1
+    packed_module.batch_cache.clear()
+    expected = x
+    for layer in layers:
+        expected = layer(expected, batch.clone())
+        packed_module.batch_cache.clear()
+    torch.testing.assert_close(h, expected)
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [({"bias": False}, "bias"), ({"add_bias_kv": True}, "add_bias_kv"), ({"add_zero_attn": True}, "add_zero_attn")],
+)
+def test_load_from_torch_refuses_what_it_cannot_compute(settings, message):
+    torch_mha = nn.MultiheadAttention(8, 2, batch_first=True, **settings)
+    with pytest.raises(ValueError, match=message):
+        MultiheadAttention(8, heads=2).load_from_torch(torch_mha)
+    with pytest.raises(ValueError, match="bias"):  # the other direction: ours without biases
+        MultiheadAttention(8, heads=2, bias=False).load_from_torch(nn.MultiheadAttention(8, 2))
 
 
 @pytest.mark.parametrize("kind", sorted(ATTENTIONS))

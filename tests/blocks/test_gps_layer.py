@@ -180,3 +180,18 @@ def test_node_chunks_only_where_they_give_the_same_function(monkeypatch):
         assert not GPSLayer(C, gine(), MultiheadAttention(C, heads=4)).eval()._runs_in_chunks(data.x, None)
         graph_norm = GPSLayer(C, gine(), LinearAttention(C, heads=4), norm=GraphNorm).eval()
         assert not graph_norm._runs_in_chunks(data.x, None)  # not row-wise: would change the function
+
+
+def test_reset_parameters_reaches_plain_containers():
+    """An FFN passed in as ``nn.Sequential`` (no ``reset_parameters`` of its own) is reset
+    too, as every other part of the layer."""
+    from graphformers.attention import MultiheadAttention
+    from graphformers.local.gine import GINE
+
+    torch.manual_seed(0)
+    ffn = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 8))
+    layer = GPSLayer(8, GINE(8), MultiheadAttention(8, 2), ffn=ffn)
+    before = ffn[0].weight.clone()
+    torch.manual_seed(1)
+    layer.reset_parameters()
+    assert not torch.equal(ffn[0].weight, before)

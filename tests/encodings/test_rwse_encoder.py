@@ -77,3 +77,17 @@ def test_repr_and_errors():
         RWSEEncoder(8, 4)(batch)
     with pytest.raises(ValueError, match=r"'rwse'.*AddRandomWalkSE"):
         RWSEEncoder(T, 4)(Batch.from_data_list([random_graph(3, 3)]))
+
+
+def test_training_on_a_single_node_uses_the_running_statistics():
+    """A batch of one single-node graph (a last mini-batch of one one-atom molecule) has no
+    batch statistics: training mode normalises with the running ones, as eval does, and
+    leaves them unchanged (BatchNorm1d alone raises)."""
+    torch.manual_seed(0)
+    enc = RWSEEncoder(4, 8)
+    enc.train()(Data(rwse=torch.rand(6, 4), num_nodes=6))  # running statistics away from 0 / 1
+    mean, var = enc.norm.running_mean.clone(), enc.norm.running_var.clone()
+    one = Data(rwse=torch.rand(1, 4), num_nodes=1)
+    out = enc(one)
+    assert torch.equal(enc.norm.running_mean, mean) and torch.equal(enc.norm.running_var, var)
+    torch.testing.assert_close(out, enc.eval()(one))

@@ -244,3 +244,30 @@ def test_model_in_another_dtype_reads_float32_data_and_pe(dtype, tol):
     out = other(data)
     assert out.dtype == dtype
     torch.testing.assert_close(out.float(), expected, rtol=tol, atol=tol)
+
+
+def test_pe_attribute_names_reach_the_transforms_and_clashes_are_refused():
+    """``attr_name``/``attr_prefix`` in a pe spec go to the transform as well as the
+    encoder (before, the transforms wrote the default names and the encoders failed), and
+    two PEs writing the same attributes (two LapPEs of other k) are a clear error."""
+    config = cfg("full", "gine")
+    config["model"]["pe"] = [
+        {"name": "rwse", "walk_length": 5, "channels": 4, "attr_name": "rw"},
+        {"name": "lap_linear", "k": 2, "channels": 4, "attr_prefix": "lap2"},
+        {"name": "lap_signnet", "k": 3, "channels": 4, "attr_prefix": "lap3", "normalization": None},
+    ]
+    transforms = build_transforms(config)
+    assert [repr(t) for t in transforms] == [
+        "AddRandomWalkSE(walk_length=5, attr_name='rw')",
+        "AddLaplacianPE(k=2, attr_prefix='lap2', normalization='sym', is_undirected=True)",
+        "AddLaplacianPE(k=3, attr_prefix='lap3', normalization=None, is_undirected=True)",
+    ]
+    model = build_model(config, out_channels=2).eval()
+    data = Batch.from_data_list(graphs((6, 9), config))
+    assert data.rw.shape == (15, 5) and data.lap2_eigvec.shape == (15, 2) and data.lap3_eigvec.shape == (15, 3)
+    assert torch.isfinite(model(data)).all()
+    config["model"]["pe"][2]["attr_prefix"] = "lap2"
+    with pytest.raises(ValueError, match=r"model.pe\[1\] and model.pe\[2\] both write 'lap2_\*'"):
+        build_transforms(config)
+    with pytest.raises(ValueError, match="attr_prefix"):
+        build_model(config, out_channels=2)

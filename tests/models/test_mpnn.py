@@ -168,3 +168,13 @@ def test_trains_on_a_batch_of_one_single_node_graph():
         out = model(Batch.from_data_list([graph]))
         out.sum().backward()
         assert torch.isfinite(out).all()
+
+
+def test_virtual_node_on_a_data_with_a_batch_vector_but_no_graph_count():
+    """A plain ``Data`` carrying ``batch`` (no ``num_graphs``): the graph count comes from
+    the batch vector, and the output equals the ``Batch``'s."""
+    model = _warm(_model(virtual_node=True))
+    batch = Batch.from_data_list([random_graph(5, 8, channels=8, edge_dim=4), random_graph(4, 6, channels=8, edge_dim=4)])
+    plain = Data(x=batch.x, edge_index=batch.edge_index, edge_attr=batch.edge_attr, batch=batch.batch)
+    assert not hasattr(plain, "num_graphs") or "num_graphs" not in plain.keys()
+    torch.testing.assert_close(model(plain), model(batch))

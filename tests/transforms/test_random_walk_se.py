@@ -114,3 +114,18 @@ def test_parity_with_pyg_add_random_walk_pe():
     ours = AddRandomWalkSE(10)(data).rwse
     theirs = AddRandomWalkPE(10, attr_name="pe")(data).pe
     torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+
+
+def test_edge_index_outside_the_graph_is_an_error_on_both_solvers(monkeypatch):
+    """An edge to node 3 of a 3-node graph: the dense path used to fold it into another
+    entry (0 -> 3 became 1 -> 0) and return values; both paths now refuse it."""
+    from graphformers.transforms.positional import AddLaplacianPE
+
+    data = Data(edge_index=torch.tensor([[0, 1, 0], [1, 0, 3]]), num_nodes=3)
+    for threshold in (10**9, 0):  # dense, then sparse
+        monkeypatch.setattr(AddRandomWalkSE, "SPARSE_THRESHOLD", threshold)
+        monkeypatch.setattr(AddLaplacianPE, "SPARSE_THRESHOLD", threshold)
+        with pytest.raises(ValueError, match="node 3, outside the graph's 3 nodes"):
+            AddRandomWalkSE(2)(data.clone())
+        with pytest.raises(ValueError, match="node 3"):
+            AddLaplacianPE(1, is_undirected=False)(data.clone())
