@@ -13,6 +13,7 @@ from torch_geometric.utils import scatter, softmax
 from graphformers.blocks.feed_forward import FeedForward
 from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
+from graphformers.utils.modules import reset_module
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -27,8 +28,7 @@ class _Norm(nn.Module):
         self.takes_batch = "batch" in inspect.signature(self.norm.forward).parameters
 
     def reset_parameters(self) -> None:
-        if hasattr(self.norm, "reset_parameters"):
-            self.norm.reset_parameters()
+        reset_module(self.norm)
 
     def forward(self, x: Tensor, batch: OptTensor) -> Tensor:
         return self.norm(x, batch) if self.takes_batch else self.norm(x)

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import to_dense_adj
 
 from graphformers.typing import OptTensor
+from graphformers.utils.modules import reset_module
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -112,8 +113,7 @@ class TransformerLayer(nn.Module):
 
     def reset_parameters(self) -> None:
         for mod in (self.attn, self.ffn, self.norm1, self.norm2):
-            if hasattr(mod, "reset_parameters"):
-                mod.reset_parameters()
+            reset_module(mod)  # also containers without reset_parameters of their own
 
     def forward(
         self,
@@ -148,9 +148,54 @@ class TransformerLayer(nn.Module):
     @torch.no_grad()
     def load_from_torch(self, layer: nn.TransformerEncoderLayer) -> TransformerLayer:
         """Copy a ``torch.nn.TransformerEncoderLayer`` (needs ``attn.load_from_torch`` and
-        an FFN with ``lin1``/``lin2`` like :class:`~graphformers.blocks.feed_forward.FeedForward`)."""
+        an FFN with ``lin1``/``act``/``lin2`` like :class:`~graphformers.blocks.feed_forward.FeedForward`).
+
+        The copy computes the same function as ``layer``, or nothing is copied: a
+        different ``norm_first``, activation (e.g. ``activation="gelu"`` into a
+        ReLU FFN; build the FFN with ``act=nn.GELU`` instead), ``layer_norm_eps``
+        or ``bias`` setting raises.
+
+        Raises:
+            ValueError: naming the setting that differs.
+        """
+
+        def activation_name(act: object) -> str:
+            if act is F.relu or isinstance(act, nn.ReLU):
+                return "relu"
+            if act is F.gelu or (isinstance(act, nn.GELU) and act.approximate == "none"):
+                return "gelu"
+            if isinstance(act, nn.Module):
+                return repr(act)
+            return f"{getattr(act, '__module__', '')}.{getattr(act, '__qualname__', repr(act))}"
+
+        def refuse(setting: str, theirs: object, ours: object) -> ValueError:
+            return ValueError(
+                f"cannot copy {type(layer).__name__} into {type(self).__name__}: {setting} differs "
+                f"(torch layer {theirs}, this layer {ours})"
+            )
+
         if layer.norm_first != self.norm_first:
-            raise ValueError(f"norm_first differs: torch layer {layer.norm_first}, this layer {self.norm_first}")
+            raise refuse("norm_first", layer.norm_first, self.norm_first)
+        if not hasattr(self.ffn, "act"):
+            raise ValueError(
+                f"cannot copy {type(layer).__name__}: the FFN has no 'act' to compare with the torch activation"
+            )
+        theirs_act, ours_act = activation_name(layer.activation), activation_name(self.ffn.act)
+        if theirs_act != ours_act:
+            raise refuse("activation", theirs_act, ours_act)
+        for name in ("norm1", "norm2"):
+            ours, theirs = getattr(self, name), getattr(layer, name)
+            if not isinstance(ours, nn.LayerNorm):
+                raise ValueError(f"cannot copy {type(layer).__name__}: {name} is {type(ours).__name__}, not LayerNorm")
+            if ours.eps != theirs.eps:
+                raise refuse(f"layer_norm_eps ({name}.eps)", theirs.eps, ours.eps)
+        theirs_bias = layer.self_attn.in_proj_bias is not None
+        ours_bias = [m.bias is not None for m, _ in self._torch_pairs(layer)]
+        if isinstance(getattr(self.attn, "bias", None), bool):  # MultiheadAttention(bias=...)
+            ours_bias.append(self.attn.bias)
+        if any(b != theirs_bias for b in ours_bias):
+            ours_text = "bias=True" if all(ours_bias) else "bias=False" if not any(ours_bias) else "mixed biases"
+            raise refuse("bias", f"bias={theirs_bias}", ours_text)
         self.attn.load_from_torch(layer.self_attn)
         for ours, theirs in self._torch_pairs(layer):
             ours.load_state_dict(theirs.state_dict())

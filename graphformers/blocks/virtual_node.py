@@ -11,6 +11,7 @@ from torch_geometric.nn import global_add_pool
 
 from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
+from graphformers.utils.modules import reset_module
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -85,9 +86,7 @@ class VirtualNode(nn.Module):
 
     def reset_parameters(self) -> None:
         self.initial.data.zero_()
-        for module in self.mlp:
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        reset_module(self.mlp)
 
     def forward(
         self, x: Tensor, batch: OptTensor = None, state: OptTensor = None, num_graphs: int | None = None

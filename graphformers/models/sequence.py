@@ -22,6 +22,7 @@ from graphformers.blocks.feed_forward import FeedForward
 from graphformers.blocks.transformer import TransformerLayer, graph_attention_mask
 from graphformers.transforms.sequence import sinusoidal_encoding
 from graphformers.typing import OptTensor
+from graphformers.utils.modules import reset_module
 
 __all__ = [
     "CausalDecoder",
@@ -98,12 +99,24 @@ class RelativePositionBias(nn.Module):
         nn.init.zeros_(self.weight)
 
     def forward(self, edge_index: Tensor, rel_pos: Tensor, batch: OptTensor, num_nodes: int) -> Tensor:
-        """Returns the dense bias ``[B, H, L (query), L (key)]`` (0 where there is no edge)."""
+        """Returns the dense bias ``[B, H, L (query), L (key)]`` (0 where there is no edge).
+
+        Args:
+            edge_index: ``[2, E]``.
+            rel_pos: ``[E]`` relative positions ``i - j``.
+            batch: ``[N]`` sorted graph ids (``None`` = one graph of ``num_nodes`` nodes).
+            num_nodes: ``N``; with ``batch=None`` it fixes ``L`` (nodes without
+                edges count, so the bias matches the attention's ``[.., N, N]``).
+        """
         if rel_pos.numel() != edge_index.size(1):
             raise ValueError(f"'rel_pos' has {rel_pos.numel()} entries for {edge_index.size(1)} edges")
+        if edge_index.numel() and int(edge_index.max()) >= num_nodes:
+            raise ValueError(f"'edge_index' refers to node {int(edge_index.max())} of only {num_nodes} nodes")
         k = self.max_distance
         values = self.weight[rel_pos.clamp(-k, k) + k]  # [E, H]
-        dense = to_dense_adj(edge_index, batch, edge_attr=values)  # [B, L (src), L (dst), H]
+        max_num_nodes = num_nodes if batch is None else None  # a batch vector counts isolated nodes itself
+        # [B, L (src), L (dst), H]
+        dense = to_dense_adj(edge_index, batch, edge_attr=values, max_num_nodes=max_num_nodes)
         return dense.permute(0, 3, 2, 1)
 
     def __repr__(self) -> str:
@@ -184,8 +197,8 @@ class SequenceEncoder(nn.Module):
 
     def reset_parameters(self) -> None:
         for mod in (self.input_encoder, self.pos_encoder, self.rel_bias, self.norm, *self.layers):
-            if mod is not None and hasattr(mod, "reset_parameters"):
-                mod.reset_parameters()
+            if mod is not None:
+                reset_module(mod)
 
     def forward(
         self,
@@ -213,13 +226,44 @@ class SequenceEncoder(nn.Module):
 
     @torch.no_grad()
     def load_from_torch(self, encoder: nn.TransformerEncoder) -> SequenceEncoder:
-        """Copy the layers (and final norm) of a ``torch.nn.TransformerEncoder``."""
+        """Copy the layers (and final norm) of a ``torch.nn.TransformerEncoder``.
+
+        The copy computes the same function, or nothing is copied. The layers
+        here use ReLU, LayerNorm ``eps=1e-5`` and biases, so an encoder built
+        with ``activation="gelu"``, another ``layer_norm_eps`` or ``bias=False``
+        is refused (see :meth:`TransformerLayer.load_from_torch`).
+
+        Raises:
+            ValueError: naming what differs (layer count, final norm, or a layer setting).
+        """
         if len(encoder.layers) != len(self.layers) or (encoder.norm is None) != (self.norm is None):
             raise ValueError(f"cannot copy {type(encoder).__name__}: layer count or final norm differs")
-        for ours, theirs in zip(self.layers, encoder.layers):
-            ours.load_from_torch(theirs)
         if self.norm is not None and encoder.norm is not None:
-            self.norm.load_state_dict(encoder.norm.state_dict())
+            theirs = encoder.norm
+            if not isinstance(theirs, nn.LayerNorm):
+                raise ValueError(
+                    f"cannot copy {type(encoder).__name__}: its final norm is {type(theirs).__name__}, not LayerNorm"
+                )
+            if theirs.eps != self.norm.eps:
+                raise ValueError(f"cannot copy {type(encoder).__name__}: final norm eps differs "
+                                 f"(torch {theirs.eps}, this encoder {self.norm.eps})")
+            if (theirs.bias is None) != (self.norm.bias is None):
+                raise ValueError(
+                    f"cannot copy {type(encoder).__name__}: final norm bias differs (torch bias="
+                    f"{theirs.bias is not None}, this encoder bias={self.norm.bias is not None})"
+                )
+        backup = {key: value.clone() for key, value in self.state_dict().items()}
+        try:
+            for i, (ours, theirs) in enumerate(zip(self.layers, encoder.layers)):
+                try:
+                    ours.load_from_torch(theirs)
+                except ValueError as err:
+                    raise ValueError(f"layer {i}: {err}") from err
+            if self.norm is not None and encoder.norm is not None:
+                self.norm.load_state_dict(encoder.norm.state_dict())
+        except BaseException:
+            self.load_state_dict(backup)  # nothing copied
+            raise
         return self
 
     def __repr__(self) -> str:

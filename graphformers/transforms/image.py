@@ -66,10 +66,12 @@ def _offset_edges(
         dst_batch: ``[M]`` image of each destination node.
 
     Returns:
-        ``edge_index [2, E]`` (destination-major) and ``edge_type [E]`` (``ky * k + kx``).
+        ``edge_index [2, E]`` (destination-major) and ``edge_type [E]`` (``ky * k + kx``),
+        on the device of ``dst_pos``.
     """
     k = kernel_size
-    ky, kx = torch.meshgrid(torch.arange(k), torch.arange(k), indexing="ij")
+    device = dst_pos.device
+    ky, kx = torch.meshgrid(torch.arange(k, device=device), torch.arange(k, device=device), indexing="ij")
     off = torch.stack([ky.reshape(-1), kx.reshape(-1)], dim=1) * dilation - padding  # [R, 2]
     src_pos = dst_pos.unsqueeze(1) * stride + off.unsqueeze(0)  # [M, R, 2]
     H, W = table.shape[1:]
@@ -78,8 +80,8 @@ def _offset_edges(
     x = src_pos[..., 1].clamp(0, max(W - 1, 0))
     src = table[dst_batch.unsqueeze(1).expand_as(y), y, x]  # [M, R]
     valid = inside & (src >= 0)
-    dst = torch.arange(dst_pos.size(0)).unsqueeze(1).expand_as(src)
-    rel = torch.arange(k * k).unsqueeze(0).expand_as(src)
+    dst = torch.arange(dst_pos.size(0), device=device).unsqueeze(1).expand_as(src)
+    rel = torch.arange(k * k, device=device).unsqueeze(0).expand_as(src)
     return torch.stack([src[valid], dst[valid]]), rel[valid]
 
 
@@ -146,7 +148,7 @@ def grid_edges_from_pos(
         batch: ``[N]`` image index (default: one image).
 
     Returns:
-        ``edge_index [2, E]`` (destination-major) and ``edge_type [E]``.
+        ``edge_index [2, E]`` (destination-major) and ``edge_type [E]``, on the device of ``pos``.
     """
     _check_kernel(kernel_size, 1, dilation)
     if pos.dim() != 2 or pos.size(1) != 2:
@@ -157,7 +159,8 @@ def grid_edges_from_pos(
     if batch is None:
         batch = torch.zeros(pos.size(0), dtype=torch.long, device=pos.device)
     if pos.size(0) == 0:
-        return torch.empty(2, 0, dtype=torch.long), torch.empty(0, dtype=torch.long)
+        long = {"dtype": torch.long, "device": pos.device}
+        return torch.empty(2, 0, **long), torch.empty(0, **long)
     num_images = int(batch.max()) + 1
     H, W = int(pos[:, 0].max()) + 1, int(pos[:, 1].max()) + 1
     table = torch.full((num_images, H, W), -1, dtype=torch.long, device=pos.device)

@@ -195,3 +195,22 @@ def test_reset_parameters_reaches_plain_containers():
     torch.manual_seed(1)
     layer.reset_parameters()
     assert not torch.equal(ffn[0].weight, before)
+
+
+def test_other_blocks_reset_plain_containers_too():
+    """TransformerLayer (FFN as nn.Sequential), VirtualNode (its MLP) and SequenceEncoder
+    (an nn.Sequential input encoder) reset every parameter in containers."""
+    from graphformers.attention import MultiheadAttention
+    from graphformers.blocks.transformer import TransformerLayer
+    from graphformers.models.sequence import SequenceEncoder
+
+    torch.manual_seed(0)
+    ffn = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 8))
+    layer = TransformerLayer(MultiheadAttention(8, 2), ffn, 8)
+    encoder = SequenceEncoder(8, 1, heads=2, input_encoder=nn.Sequential(nn.Linear(3, 8), nn.ReLU()))
+    watched = [(layer.reset_parameters, ffn[0].weight), (encoder.reset_parameters, encoder.input_encoder[0].weight)]
+    for reset, weight in watched:
+        before = weight.clone()
+        torch.manual_seed(1)
+        reset()
+        assert not torch.equal(weight, before)

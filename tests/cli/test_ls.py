@@ -36,3 +36,20 @@ def test_ls_datasets_lists_graph_and_image_sets_with_published_sizes(capsys, mon
     assert main(["ls", "datasets", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["ogbg-molbace"]["local"] is True and rows["ogbg-molhiv"]["local"] is False
+
+
+def test_ls_datasets_mnist_is_local_only_with_its_files(capsys, monkeypatch, tmp_path):
+    """An empty vision/MNIST folder used to count as a local copy."""
+    monkeypatch.setenv("GRAPHFORMERS_DATA", str(tmp_path))
+    folder = tmp_path / "vision" / "MNIST"
+    folder.mkdir(parents=True)
+
+    def mnist_local() -> bool:
+        assert main(["ls", "datasets", "--json"]) == 0
+        return {r["name"]: r for r in json.loads(capsys.readouterr().out)}["mnist-t10k"]["local"]
+
+    assert mnist_local() is False
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(b"")
+    assert mnist_local() is False  # the labels are still missing
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"")
+    assert mnist_local() is True

@@ -82,3 +82,17 @@ def test_grads_reset_repr_errors():
         conv(data.x, data.edge_index, data.edge_type[:-1])
     with pytest.raises(ValueError, match="shapes differ"):
         conv.load_from_conv2d(nn.Conv2d(2, 3, 5))
+
+
+def test_edge_type_out_of_range_is_a_clear_error():
+    """A negative edge_type used to wrap silently into another node's slot, one >= R gave a bare IndexError."""
+    conv = RelationalGridConv(1, 2, 9)
+    g = image_to_grid_graph(torch.rand(1, 4, 5))
+    negative = g.edge_type.clone()
+    negative[negative == 8] = -1
+    with pytest.raises(ValueError, match=r"'edge_type' must be in 0\.\.8 \(num_relations=9\), got -1"):
+        conv(g.x, g.edge_index, negative)
+    g5 = image_to_grid_graph(torch.rand(1, 6, 6), kernel_size=5)  # a graph for another kernel size
+    with pytest.raises(ValueError, match=r"'edge_type' must be in 0\.\.8 \(num_relations=9\), got 24"):
+        conv(g5.x, g5.edge_index, g5.edge_type)
+    assert conv(g.x, g.edge_index[:, :0], g.edge_type[:0]).shape == (20, 2)  # no edges: bias only

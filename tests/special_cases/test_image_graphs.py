@@ -88,3 +88,17 @@ def test_transforms_keep_labels_and_check_input():
         images_to_patch_graphs(torch.randn(1, 1, 4, 4), 3)
     with pytest.raises(ValueError, match="images"):
         images_to_grid_graphs(torch.randn(4, 4))
+
+
+def test_grid_edges_from_pos_builds_on_the_device_of_pos():
+    """Index tensors used to be made on the default device whatever ``pos.device`` (CUDA broke after
+    the first pooling of ConvNet). A meta default device makes any tensor not made on pos.device fail."""
+    grid = image_to_grid_graph(torch.rand(1, 5, 7)).pos
+    _, pos, batch = coarsen_grid(torch.cat([grid, grid]), torch.arange(2).repeat_interleave(35))
+    expected = grid_edges_from_pos(pos, batch)
+    with torch.device("meta"):
+        edge_index, edge_type = grid_edges_from_pos(pos, batch)
+        empty_index, empty_type = grid_edges_from_pos(pos[:0], batch[:0])
+    assert edge_index.device == edge_type.device == pos.device
+    assert torch.equal(edge_index, expected[0]) and torch.equal(edge_type, expected[1])
+    assert empty_index.device == empty_type.device == pos.device and empty_index.shape == (2, 0)

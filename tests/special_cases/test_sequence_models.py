@@ -114,3 +114,48 @@ def test_decoder_equals_torch_causal_lm():
     model.train()
     assert_every_param_has_grad(model, model(g.x, g.edge_index, g.batch, position=g.position).pow(2).sum())
     assert repr(model) == "CausalDecoder(11, 16, num_layers=2, heads=4)"
+
+
+@pytest.mark.parametrize(
+    "setting, match",
+    [
+        (dict(activation="gelu"), "layer 0: .*activation differs"),
+        (dict(layer_norm_eps=1e-3), r"layer 0: .*layer_norm_eps \(norm1\.eps\) differs"),
+        (dict(bias=False), "layer 0: .*bias differs"),
+    ],
+)
+def test_encoder_load_from_torch_refuses_other_layer_settings(setting, match):
+    """These encoders used to load silently (a different function) or fail with a bare TypeError."""
+    layer = nn.TransformerEncoderLayer(C, H, 32, dropout=0.0, batch_first=True, **setting)
+    ref = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    ours = SequenceEncoder(C, 2, heads=H, hidden_channels=32)
+    before = {k: v.clone() for k, v in ours.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        ours.load_from_torch(ref)
+    assert all(torch.equal(before[k], v) for k, v in ours.state_dict().items())
+
+
+def test_encoder_load_from_torch_refuses_another_final_norm_eps():
+    layer = nn.TransformerEncoderLayer(C, H, 32, dropout=0.0, batch_first=True)
+    ref = nn.TransformerEncoder(layer, 1, norm=nn.LayerNorm(C, eps=1e-2), enable_nested_tensor=False)
+    with pytest.raises(ValueError, match=r"final norm eps differs \(torch 0\.01, this encoder 1e-05\)"):
+        SequenceEncoder(C, 1, heads=H, hidden_channels=32, final_norm=True).load_from_torch(ref)
+
+
+def test_relative_bias_counts_nodes_without_edges():
+    """With batch=None the bias used to be sized from edge_index: a last node without edges gave
+    [1, H, 4, 4] for 5 nodes and the encoder crashed."""
+    from graphformers.transforms.sequence import causal_edge_index
+
+    edge_index = causal_edge_index(4)  # nodes 0..3; node 4 has no edges
+    rel_pos = edge_index[1] - edge_index[0]
+    bias = RelativePositionBias(H, 2)
+    assert bias(edge_index, rel_pos, None, 5).shape == (1, H, 5, 5)
+    model = SequenceEncoder(C, 1, heads=H, rel_bias=bias).eval()
+    with torch.no_grad():
+        bias.weight.copy_(torch.randn_like(bias.weight))
+    x = torch.randn(5, C)
+    out = model(x, edge_index, None, rel_pos=rel_pos)
+    torch.testing.assert_close(out, model(x, edge_index, torch.zeros(5, dtype=torch.long), rel_pos=rel_pos))
+    with pytest.raises(ValueError, match="refers to node 3 of only 3 nodes"):
+        bias(edge_index, rel_pos, None, 3)

@@ -100,3 +100,34 @@ def test_errors_and_repr():
         TransformerLayer(MultiheadAttention(8), FeedForward(C), C)
     with pytest.raises(ValueError, match="norm_first"):
         layer.load_from_torch(nn.TransformerEncoderLayer(C, H, 32, batch_first=True))
+
+
+@pytest.mark.parametrize(
+    "setting, match",
+    [
+        (dict(activation="gelu"), r"activation differs \(torch layer gelu, this layer relu\)"),
+        (dict(activation=nn.GELU(approximate="tanh")), r"activation differs \(torch layer GELU\(approximate='tanh'\)"),
+        (dict(layer_norm_eps=1e-1), r"layer_norm_eps \(norm1\.eps\) differs \(torch layer 0\.1, this layer 1e-05\)"),
+        (dict(bias=False), r"bias differs \(torch layer bias=False, this layer bias=True\)"),
+    ],
+)
+def test_load_from_torch_refuses_a_different_function(setting, match):
+    """gelu, another eps or bias=False used to load silently (another function) or fail with a TypeError."""
+    ref = nn.TransformerEncoderLayer(C, H, 24, dropout=0.0, batch_first=True, **setting)
+    ours = TransformerLayer(MultiheadAttention(C, H), FeedForward(C, 24), C)
+    before = {k: v.clone() for k, v in ours.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        ours.load_from_torch(ref)
+    assert all(torch.equal(before[k], v) for k, v in ours.state_dict().items())  # nothing copied
+
+
+def test_load_from_torch_matching_gelu_and_eps_is_exact():
+    from functools import partial
+
+    ref = nn.TransformerEncoderLayer(C, H, 24, dropout=0.0, batch_first=True, activation="gelu", layer_norm_eps=1e-1)
+    ours = TransformerLayer(MultiheadAttention(C, H), FeedForward(C, 24, act=nn.GELU), C,
+                            norm=partial(nn.LayerNorm, eps=1e-1)).load_from_torch(ref)
+    ref.eval(), ours.eval()
+    x = torch.randn(2, 6, C)
+    g = _graphs(x, causal=False)
+    torch.testing.assert_close(ours(g.x, g.edge_index, g.batch).view(2, 6, C), ref(x), atol=1e-5, rtol=1e-5)

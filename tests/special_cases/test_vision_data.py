@@ -65,3 +65,25 @@ def test_load_mnist(data_dir):
     counts = torch.bincount(torch.cat([split.train_y, split.test_y])).tolist()
     assert counts == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert torch.bincount(split.test_y).tolist() == [196, 227, 206, 202, 196, 178, 192, 206, 195, 202]
+
+
+def test_read_idx_names_the_file_of_a_damaged_deflate_stream(tmp_path):
+    raw = (0x803).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (2, 3, 3)) + bytes(range(18))
+    gz = gzip.compress(raw)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gz[:12] + bytes([gz[12] ^ 0xFF, gz[13] ^ 0x55]) + gz[14:])  # bare zlib.error before
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: cannot read idx file \(damaged compressed data"):
+        read_idx(path)
+    path.write_bytes(gz[:-6])  # truncated
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: cannot read idx file"):
+        read_idx(path)
+
+
+def test_stratified_split_accepts_column_labels_and_rejects_other_shapes():
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1, 0])
+    flat = stratified_split(labels, 6, seed=1)
+    for column in (labels.view(-1, 1), torch.stack([labels, labels], dim=1)[:, :1]):
+        train, test = stratified_split(column, 6, seed=1)
+        assert torch.equal(train, flat[0]) and torch.equal(test, flat[1])
+    with pytest.raises(ValueError, match=r"'labels' must have shape \[N\] or \[N, 1\], got \(6, 2\)"):
+        stratified_split(labels.view(6, 2), 3)

@@ -75,3 +75,19 @@ def test_convnet_is_invariant_to_node_order():
     assert_permutation_equivariant(
         lambda d: model(d.x, d.edge_index, d.edge_type, d.pos), data, node_level=False
     )
+
+
+def test_convnet_with_a_5x5_kernel_equals_torch_reference():
+    model = ConvNet(1, [4, 6], 3, kernel_size=5)
+    ref = TorchConvNet(1, [4, 6], 3, kernel_size=5).load_from_graph(model)
+    images = torch.rand(2, 1, 7, 6)
+    g = images_to_grid_graphs(images, kernel_size=5)
+    torch.testing.assert_close(model(g.x, g.edge_index, g.edge_type, g.pos, g.batch), ref(images), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [ConvNet, TorchConvNet])
+@pytest.mark.parametrize("kernel_size", [2, 4, 0, -1])
+def test_convnets_refuse_kernels_without_same_padding(cls, kernel_size):
+    """Even kernels used to give two different functions (TorchConvNet's grid grew by one) without an error."""
+    with pytest.raises(ValueError, match=f"{cls.__name__}: kernel_size must be an odd positive integer .*got {kernel_size}"):
+        cls(1, [4, 6], 3, kernel_size=kernel_size)
