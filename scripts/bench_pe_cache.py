@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     root = data_root(required=True)
     assert root is not None
-    specs = [("BBBP", "bbbp", read_bbbp_smiles(root.joinpath(*BBBP_FILE)), args.limit_bbbp),
+    bbbp_label = "BBBP" if args.limit_bbbp is None else f"BBBP[:{args.limit_bbbp}]"
+    specs = [(bbbp_label, "bbbp", read_bbbp_smiles(root.joinpath(*BBBP_FILE)), args.limit_bbbp),
              (f"Peptides-func[:{args.limit_peptides}]", "peptides", read_peptides_smiles(root.joinpath(*PEPTIDES_FILE)),
               args.limit_peptides)]
     rows: dict[str, dict[str, Any]] = {}

@@ -17,13 +17,12 @@ Usage::
 
     python scripts/freesolv_baselines.py --out results/freesolv_local.json   # 100 epochs, seeds 0,1,2
     python scripts/freesolv_baselines.py --quick                            # 3 epochs, seed 0
-    python scripts/freesolv_baselines.py --quick --epochs 1 --limit 40 --models gine
+    python scripts/freesolv_baselines.py --quick --epochs 1 --limit 60 --models gine
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -49,7 +48,7 @@ from graphformers.models.graph_transformer import GraphTransformer
 from graphformers.models.mpnn import MPNN
 from graphformers.training.graphprop import fit, rmse
 from graphformers.transforms.positional import AddLaplacianPE
-from graphformers.utils.io import write_json_atomic
+from graphformers.utils.io import strict_json_dumps, write_json_atomic
 
 LAP_K = 8
 
@@ -171,14 +170,14 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for seed in args.seeds:
             runs.append(run_seed(key, subsets, metric, seed, args))
-            print(json.dumps({"model": MODELS[key][0], **runs[-1]}), file=sys.stderr, flush=True)
+            print(strict_json_dumps({"model": MODELS[key][0], **runs[-1]}), file=sys.stderr, flush=True)
         summary = summarize_model(key, runs)
         out["models"][summary["model"]] = {**summary, "runs": runs}
-        print(json.dumps(summary), flush=True)
+        print(strict_json_dumps(summary), flush=True)
     out["wall_seconds"] = time.perf_counter() - t_all
     if args.out is not None:
         write_json_atomic(args.out, out)
-    print(json.dumps(out), flush=True)
+    print(strict_json_dumps(out), flush=True)
     return 0 if all(math.isfinite(m["test_mean"]) for m in out["models"].values()) else 1
 
 

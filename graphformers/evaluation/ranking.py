@@ -109,7 +109,9 @@ def ranks_from_scores(
         target: ``[B]`` index of the true candidate of each row.
         filter_row, filter_col: ``[K]`` candidates to remove (e.g. from
             :meth:`FilterIndex.answers`); the true candidate itself is never removed.
-        inplace: allow writing ``-inf`` into ``scores`` (saves a copy).
+            Removed candidates are excluded by index, whatever their score (a
+            true score of ``-inf`` does not tie with them); duplicate pairs count once.
+        inplace: kept for compatibility; ``scores`` is never modified (no copy is made).
 
     Returns:
         ``{"optimistic": [B], "pessimistic": [B], "realistic": [B]}`` float ranks (1 = best).
@@ -121,14 +123,20 @@ def ranks_from_scores(
     true = scores[arange, target]
     if torch.isnan(true).any():
         raise ValueError("NaN score for a true candidate; the model diverged")
+    greater = (scores > true.unsqueeze(1)).sum(1)
+    greater_equal = (scores >= true.unsqueeze(1)).sum(1)
     if filter_row is not None and filter_col is not None and filter_row.numel():
-        if not inplace:
-            scores = scores.clone()
-        scores[filter_row.to(scores.device), filter_col.to(scores.device)] = float("-inf")
-        scores[arange, target] = true
-    true = true.unsqueeze(1)
-    greater = (scores > true).sum(1)
-    greater_equal = (scores >= true).sum(1)
+        # subtract the removed candidates' counts: no sentinel score, so -inf true scores rank right
+        num = scores.size(1)
+        pair = torch.unique(filter_row.to(scores.device).long() * num + filter_col.to(scores.device).long())
+        row, col = pair // num, pair % num
+        keep = col != target[row]
+        row, col = row[keep], col[keep]
+        removed, true_row = scores[row, col], true[row]
+        size = scores.size(0)
+        greater = greater - torch.bincount(row, weights=(removed > true_row).double(), minlength=size).long()
+        greater_equal = greater_equal - torch.bincount(
+            row, weights=(removed >= true_row).double(), minlength=size).long()
     optimistic = (greater + 1).double()
     pessimistic = greater_equal.double()
     return {"optimistic": optimistic, "pessimistic": pessimistic, "realistic": 0.5 * (optimistic + pessimistic)}

@@ -47,7 +47,8 @@ class NodeHead(nn.Module):
             if isinstance(m, nn.Linear):
                 m.reset_parameters()
 
-    def forward(self, x: Tensor, batch: OptTensor = None) -> Tensor:
+    def forward(self, x: Tensor, batch: OptTensor = None, num_graphs: int | None = None) -> Tensor:
+        """``[N, C] -> [N, out_channels]``; ``batch`` and ``num_graphs`` are accepted and unused."""
         return self.mlp(x)
 
     def __repr__(self) -> str:
@@ -56,6 +57,10 @@ class NodeHead(nn.Module):
 
 class GraphHead(NodeHead):
     """Graph-level readout: pool nodes per graph, then an MLP ``[B, C] -> [B, out]``.
+
+    Without ``num_graphs`` the number of graphs is inferred as ``batch.max() + 1``,
+    which drops trailing graphs with no nodes; pass ``num_graphs=batch.num_graphs``
+    to get one row per graph (a graph without nodes pools to zeros).
 
     Args:
         channels: input width.
@@ -73,8 +78,27 @@ class GraphHead(NodeHead):
             raise ValueError(f"pool must be one of {sorted(POOLS)}, got {pool!r}")
         self.pool = pool
 
-    def forward(self, x: Tensor, batch: OptTensor = None) -> Tensor:
-        return self.mlp(POOLS[self.pool](x, batch))
+    def forward(self, x: Tensor, batch: OptTensor = None, num_graphs: int | None = None) -> Tensor:
+        """Pool ``x`` per graph and apply the MLP.
+
+        Args:
+            x: node features ``[N, C]``.
+            batch: graph index of each node ``[N]`` (None: one graph).
+            num_graphs: number of graphs ``B`` (e.g. ``Batch.num_graphs``); None
+                infers ``batch.max() + 1``, which misses trailing empty graphs.
+
+        Returns:
+            ``[B, out_channels]``.
+
+        Raises:
+            ValueError: ``num_graphs`` is below 1 or smaller than a graph index in ``batch``.
+        """
+        if num_graphs is not None:
+            if num_graphs < 1:
+                raise ValueError(f"num_graphs must be >= 1, got {num_graphs}")
+            if batch is not None and batch.numel() and int(batch.max()) >= num_graphs:
+                raise ValueError(f"num_graphs={num_graphs} but batch holds graph index {int(batch.max())}")
+        return self.mlp(POOLS[self.pool](x, batch, size=num_graphs))
 
     def __repr__(self) -> str:
         return (

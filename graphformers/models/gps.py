@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphformers.blocks.gps import GPSLayer
+from graphformers.heads.readout import read_out
 from graphformers.utils.checkpoint import checkpoint_layer
 from graphformers.utils.checks import check_graph
 from graphformers.utils.modules import reset_module
@@ -97,7 +98,7 @@ class GraphGPS(nn.Module):
         return x
 
     def forward(self, data: Data) -> Tensor:
-        return self.head(self.embed(data), getattr(data, "batch", None))
+        return read_out(self.head, self.embed(data), data)
 
     def __repr__(self) -> str:
         extra = ", checkpoint=True" if self.checkpoint else ""

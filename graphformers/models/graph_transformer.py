@@ -9,9 +9,10 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphformers.blocks.graph_transformer import GraphTransformerLayer
+from graphformers.heads.readout import read_out
 from graphformers.local.norm import batch_norm
-from graphformers.utils.modules import reset_module
 from graphformers.utils.checks import check_graph
+from graphformers.utils.modules import reset_module
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -133,7 +134,7 @@ class GraphTransformer(nn.Module):
         return x
 
     def forward(self, data: Data) -> Tensor:
-        return self.head(self.embed(data), getattr(data, "batch", None))
+        return read_out(self.head, self.embed(data), data)
 
     def __repr__(self) -> str:
         layer = self.layers[0]

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphformers.blocks.virtual_node import VirtualNode
+from graphformers.heads.readout import read_out
 from graphformers.local.base import LocalMessagePassing
 from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
@@ -139,7 +140,7 @@ class MPNN(nn.Module):
         return x, edge_attr, state
 
     def forward(self, data: Data) -> Tensor:
-        return self.head(self.embed(data), getattr(data, "batch", None))
+        return read_out(self.head, self.embed(data), data)
 
     def __repr__(self) -> str:
         return (

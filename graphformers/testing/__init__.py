@@ -6,6 +6,7 @@ from graphformers.testing.invariance import (
     assert_every_param_has_grad,
     assert_permutation_equivariant,
     assert_reset_changes_parameters,
+    derangement,
     permute_graph,
 )
 
@@ -14,6 +15,7 @@ __all__ = [
     "assert_every_param_has_grad",
     "assert_permutation_equivariant",
     "assert_reset_changes_parameters",
+    "derangement",
     "permute_graph",
     "random_graph",
     "tiny_batch",

@@ -42,6 +42,27 @@ def permute_graph(data: Data, perm: Tensor) -> Data:
     return out
 
 
+def derangement(n: int, *, seed: int = 0) -> Tensor:
+    """A random permutation of ``n`` nodes that moves every node (for ``n >= 2``).
+
+    It is a single ``n``-cycle through a random order of the nodes, so no node
+    keeps its index; ``n`` of 0 or 1 gives the identity (the only permutation).
+
+    Args:
+        n: Number of nodes.
+        seed: Seed of the random node order.
+
+    Returns:
+        ``perm`` of shape ``[n]`` (long) with ``perm[i] != i`` for every ``i`` when ``n >= 2``.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    perm = torch.empty_like(order)
+    perm[order] = order.roll(-1)  # order[k] -> order[k + 1]
+    return perm
+
+
 def assert_permutation_equivariant(
     fn: Callable[[Data], Tensor],
     data: Data,
@@ -56,8 +77,12 @@ def assert_permutation_equivariant(
         fn: maps a graph to node outputs ``[N, *]`` or graph outputs ``[*]``.
         data: a single graph (for a batch, permute within graphs yourself).
         node_level: node outputs permute; otherwise the output must be unchanged.
+        atol: Absolute tolerance of the comparison.
+        seed: Seed of the permutation, a :func:`derangement`: every node moves
+            (graphs of 2 or more nodes), so even a 2-node graph or a readout of
+            node 0 is really tested.
     """
-    perm = torch.randperm(data.num_nodes, generator=torch.Generator().manual_seed(seed))
+    perm = derangement(data.num_nodes, seed=seed)
     out = fn(data)
     out_perm = fn(permute_graph(data, perm))
     expected = out[perm] if node_level else out

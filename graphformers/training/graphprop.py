@@ -37,10 +37,16 @@ def train_epoch(
     clip_norm: float | None = 5.0,
     progress: bool = False,
 ) -> float:
-    """One pass over ``loader``; returns the mean training loss per batch."""
+    """One pass over ``loader``; returns the mean training loss per batch.
+
+    A batch with no labelled entries (every target NaN) has no loss: it is
+    skipped (no update) and left out of the mean. NaN when no batch had a label.
+    """
     model.train()
     total, count = 0.0, 0
     for batch in tqdm(loader, desc="train", leave=False, disable=not progress):
+        if not (~torch.isnan(batch.y)).any():
+            continue
         optimizer.zero_grad(set_to_none=True)
         loss = masked_loss(loss_fn, model(batch), batch.y)
         loss.backward()
@@ -49,7 +55,7 @@ def train_epoch(
         optimizer.step()
         total += float(loss.detach())
         count += 1
-    return total / max(count, 1)
+    return total / count if count else math.nan
 
 
 @torch.no_grad()
@@ -118,6 +124,10 @@ def fit(
         metric: ``metric(y_true, y_pred) -> float``.
         higher_is_better: direction of ``metric`` (ROC-AUC: True, RMSE: False).
         epochs: number of epochs.
+
+    The best epoch is the one with the best finite validation value (the first
+    one on ties); a NaN or infinite value is never selected, and ``best_epoch``
+    stays -1 (with NaN best values) when no epoch had a finite one.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
@@ -133,7 +143,7 @@ def fit(
         valid = evaluate(model, loaders["valid"], metric)
         test = evaluate(model, loaders["test"], metric)
         result.history.append(EpochRecord(epoch, loss, valid, test, seconds))
-        if result.best_epoch < 0 or sign * valid > sign * result.best_valid:
+        if math.isfinite(valid) and (result.best_epoch < 0 or sign * valid > sign * result.best_valid):
             result.best_epoch, result.best_valid, result.test_at_best_valid = epoch, valid, test
         bar.set_postfix(loss=f"{loss:.3f}", valid=f"{valid:.3f}", best=f"{result.best_valid:.3f}")
     result.seconds_per_epoch = (time.perf_counter() - start) / max(epochs, 1)

@@ -94,3 +94,21 @@ def test_accumulator_sides():
 def test_filter_index_empty():
     fi = FilterIndex(torch.zeros(0, 3, dtype=torch.long), num_nodes=4, num_relations=2)
     assert not fi.mask(torch.tensor([0, 3]), torch.tensor([1, 3])).any()
+
+
+def test_filtered_candidates_do_not_tie_with_a_neg_inf_true_score():
+    ninf = float("-inf")
+    scores = torch.tensor([[ninf, ninf, ninf, ninf, 0.0]])  # candidates 1, 2 filtered; ranked over {0, 3, 4}
+    before = scores.clone()
+    for inplace in (False, True):
+        r = ranks_from_scores(scores, torch.tensor([0]), torch.tensor([0, 0, 0]), torch.tensor([1, 2, 2]),
+                              inplace=inplace)
+        assert r["optimistic"].tolist() == [2.0] and r["pessimistic"].tolist() == [3.0]
+        assert r["realistic"].tolist() == [2.5]
+        assert torch.equal(scores, before)
+
+
+def test_filtering_the_true_candidate_is_ignored():
+    scores = torch.tensor([[0.5, 0.9, 0.5, 0.1], [0.2, 0.2, 0.3, 0.2]])
+    r = ranks_from_scores(scores, torch.tensor([0, 1]), torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 2]))
+    assert r["optimistic"].tolist() == [1.0, 1.0] and r["pessimistic"].tolist() == [2.0, 3.0]

@@ -35,7 +35,7 @@ def test_quick_run_on_tiny_data(tmp_path, monkeypatch, capsys, load_script):
     monkeypatch.setenv("GRAPHFORMERS_DATA", str(tmp_path))
     assert load_script("bench_pe_cache").main(["--quick"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
-    assert [r["dataset"] for r in lines[:-1]] == ["BBBP", "Peptides-func[:200]"]
+    assert [r["dataset"] for r in lines[:-1]] == ["BBBP[:500]", "Peptides-func[:200]"]
     assert lines[0]["graphs"] == 6 and lines[0]["smiles_skipped"] == 1 and lines[1]["graphs"] == 2
     summary = lines[-1]
     assert {"cache_speedup_bbbp", "cache_speedup_peptides", "rwse_max_abs_diff_vs_pyg",
@@ -51,3 +51,12 @@ def test_missing_data_is_skipped_with_exit_0(tmp_path, monkeypatch, capsys, load
     captured = capsys.readouterr()
     last = json.loads(captured.out.strip().splitlines()[-1])
     assert "bbbp.csv.gz" in last["skipped"] and "skipped" in captured.err
+
+
+@pytest.mark.parametrize(("extra", "label"), [(["--limit-bbbp", "3"], "BBBP[:3]"), ([], "BBBP")])
+def test_bbbp_label_names_the_limit(tmp_path, monkeypatch, capsys, load_script, extra, label):
+    _write_data(tmp_path)
+    monkeypatch.setenv("GRAPHFORMERS_DATA", str(tmp_path))
+    assert load_script("bench_pe_cache").main(["--repeats", "1", *extra]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert first["dataset"] == label

@@ -40,3 +40,29 @@ def test_quick_smoke_writes_results_and_refuses_to_overwrite(tmp_path, capsys, l
     assert "--overwrite" in capsys.readouterr().err
     assert drv.main([*argv, "--overwrite", "--models", "gine"]) == 0
     assert list(json.loads(out.read_text())["models"]) == ["GINE (MPNN)"]
+
+
+def _strict_loads(line: str):
+    def reject(token: str):
+        raise AssertionError(f"invalid JSON token {token} on stdout: {line[:80]}")
+
+    return json.loads(line, parse_constant=reject)
+
+
+def test_docstring_example_runs_and_nan_results_are_strict_json(tmp_path, capsys, load_script):
+    drv = load_script("freesolv_baselines")
+    try:
+        drv.load_freesolv()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    example = next(line for line in drv.__doc__.splitlines() if "--limit" in line)
+    argv = example.split("freesolv_baselines.py", 1)[1].split()
+    out = tmp_path / "nan.json"
+    # a huge learning rate makes the predictions NaN: the run fails (1) but every output is strict JSON
+    code = drv.main([*argv, "--channels", "16", "--layers", "1", "--no-progress", "--lr", "1e20",
+                     "--epochs", "2", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err[-500:]
+    lines = [_strict_loads(line) for line in captured.out.strip().splitlines()]
+    assert lines[-1] == _strict_loads(out.read_text())
+    assert lines[-1]["models"]["GINE (MPNN)"]["test_mean"] is None
