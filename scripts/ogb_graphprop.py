@@ -245,6 +245,10 @@ SMOKE_RINGS = ["c1ccccc1", "c1ccncc1", "C1CCCCC1", "c1ccoc1", "c1ccsc1", "C1CCNC
 SMOKE_SUBSTITUENTS = ["C", "O", "N", "Cl", "CC"]
 
 
+#: the dataset a ``--smoke`` run trains on (whatever ``--config`` names), and records
+SMOKE_DATASET = "ogbg-molbace"
+
+
 def smoke_dataset(root: Path) -> tuple[str, Path]:
     """A 40-molecule ``ogbg-molbace``-shaped folder (8 scaffolds × 5 substituents, labels alternate)."""
     from graphformers.datasets.ogb_mol import build_mol_dataset
@@ -255,8 +259,8 @@ def smoke_dataset(root: Path) -> tuple[str, Path]:
         for k, sub in enumerate(SMOKE_SUBSTITUENTS):
             lines.append(f"{sub}{ring},{k % 2}")
     csv_path.write_text("\n".join(lines) + "\n")
-    build_mol_dataset("ogbg-molbace", root, csv_path, progress=False)
-    return "ogbg-molbace", root
+    build_mol_dataset(SMOKE_DATASET, root, csv_path, progress=False)
+    return SMOKE_DATASET, root
 
 
 def load_dataset(cfg: dict[str, Any], root: Path | None):
@@ -577,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
                         pe[key] = small
         check_config(cfg)
         check_dataset(cfg)
+        if args.smoke:  # named before the folder and the recorded config: --resume compares like with like
+            cfg["dataset"] = SMOKE_DATASET
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -592,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
             root = args.root
             try:
                 if args.smoke:
-                    cfg["dataset"], root = smoke_dataset(Path(tmp))
+                    _, root = smoke_dataset(Path(tmp))
                 graphs, split, num_tasks, task_type = load_dataset(cfg, root)
             except (FileNotFoundError, ValueError) as err:
                 print(f"error: {err}", file=sys.stderr)

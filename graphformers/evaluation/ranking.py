@@ -127,13 +127,19 @@ def ranks_from_scores(
     greater_equal = (scores >= true.unsqueeze(1)).sum(1)
     if filter_row is not None and filter_col is not None and filter_row.numel():
         # subtract the removed candidates' counts: no sentinel score, so -inf true scores rank right
-        num = scores.size(1)
-        pair = torch.unique(filter_row.to(scores.device).long() * num + filter_col.to(scores.device).long())
+        num, size = scores.size(1), scores.size(0)
+        f_row, f_col = filter_row.to(scores.device).long(), filter_col.to(scores.device).long()
+        if f_row.shape != f_col.shape:
+            raise ValueError(f"filter_row and filter_col differ in shape: {tuple(f_row.shape)} vs {tuple(f_col.shape)}")
+        for name, idx, bound in (("filter_row", f_row, size), ("filter_col", f_col, num)):
+            if int(idx.min()) < 0 or int(idx.max()) >= bound:  # row * num + col would hit another query
+                raise IndexError(f"{name} holds {int(idx.min()) if int(idx.min()) < 0 else int(idx.max())}, "
+                                 f"outside 0..{bound - 1}")
+        pair = torch.unique(f_row * num + f_col)
         row, col = pair // num, pair % num
         keep = col != target[row]
         row, col = row[keep], col[keep]
         removed, true_row = scores[row, col], true[row]
-        size = scores.size(0)
         greater = greater - torch.bincount(row, weights=(removed > true_row).double(), minlength=size).long()
         greater_equal = greater_equal - torch.bincount(
             row, weights=(removed >= true_row).double(), minlength=size).long()

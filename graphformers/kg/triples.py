@@ -35,16 +35,23 @@ class UnseenEntityWarning(UserWarning):
     """Evaluation triples use entities or relations that never occur in training."""
 
 
+def _split_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Lines ended by ``\n``, ``\r\n`` or a lone ``\r`` (as text mode reads them), without
+    their ends; an empty line stays an (empty) line, so line numbers are the file's."""
+    for chunk in chunks:
+        yield from chunk.splitlines() or [b""]
+
+
 def _raw_lines(path: Path) -> Iterator[bytes]:
     """The lines of ``path`` as bytes (``.gz`` decompressed); gzip errors name the file."""
     if path.suffix != ".gz":
         with open(path, "rb") as fh:
-            yield from fh
+            yield from _split_lines(fh)
         return
     lineno = 0
     try:
         with gzip.open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
+            for lineno, raw in enumerate(_split_lines(fh), start=1):
                 yield raw
     except (EOFError, OSError, zlib.error) as err:
         if isinstance(err, FileNotFoundError):

@@ -112,3 +112,14 @@ def test_filtering_the_true_candidate_is_ignored():
     scores = torch.tensor([[0.5, 0.9, 0.5, 0.1], [0.2, 0.2, 0.3, 0.2]])
     r = ranks_from_scores(scores, torch.tensor([0, 1]), torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 2]))
     assert r["optimistic"].tolist() == [1.0, 1.0] and r["pessimistic"].tolist() == [2.0, 3.0]
+
+
+def test_filter_indices_outside_the_scores_are_an_error():
+    """A filter column past the last candidate would, encoded as row * N + col, remove a
+    candidate of another query: refused instead."""
+    scores = torch.tensor([[0.0, 5.0, 1.0], [0.0, 5.0, 1.0]])
+    target = torch.tensor([0, 0])
+    with pytest.raises(IndexError, match="filter_col holds 4, outside 0..2"):
+        ranks_from_scores(scores, target, torch.tensor([0]), torch.tensor([4]))
+    with pytest.raises(IndexError, match="filter_row holds -1"):
+        ranks_from_scores(scores, target, torch.tensor([-1]), torch.tensor([1]))

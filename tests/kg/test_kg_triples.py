@@ -172,3 +172,17 @@ def test_download_failure_message(monkeypatch, tmp_path):
         kgds.download_kg_dataset("umls", tmp_path / "umls")
     with pytest.raises(KeyError, match="known: fb15k-237"):
         kgds.dataset_spec("freebase")
+
+
+def test_old_mac_line_ends_and_blank_lines_keep_line_numbers(tmp_path):
+    """Lines ended by a lone carriage return (as text mode reads them) load; a blank line
+    still counts, so errors name the file's line."""
+    from graphformers.kg.triples import iter_triples_file
+
+    path = tmp_path / "cr.txt"
+    path.write_bytes(b"a\tr\tb\rb\tr\tc\r")
+    assert list(iter_triples_file(path)) == [(1, "a", "r", "b"), (2, "b", "r", "c")]
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_bytes(b"a\tr\tb\r\n\nb\tr\r")
+    with pytest.raises(TriplesFormatError, match=r"mixed.txt:3: expected 3"):
+        list(iter_triples_file(mixed))

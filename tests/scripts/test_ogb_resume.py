@@ -164,3 +164,15 @@ def test_a_seed_without_a_finite_metric_fails_with_a_message(load_script, capsys
     assert drv.exit_code([{"seed": 0, "test": 0.7}, {"seed": 3, "test": 0.6}]) == 0
     assert drv.exit_code([{"seed": 0, "test": 0.7}, {"seed": 3, "test": None}, {"seed": 4, "test": float("nan")}]) == 1
     assert "seeds [3, 4]" in capsys.readouterr().err
+
+
+def test_smoke_run_of_another_config_resumes(tmp_path, load_script, capsys):
+    """``--smoke --config molbbbp`` trains on the smoke set (ogbg-molbace): the folder and
+    the recorded config name that dataset, so ``--resume`` compares like with like."""
+    drv = load_script("ogb_graphprop")
+    out = tmp_path / "run"
+    args = [*SMOKE, "--config", "molbbbp", "--model", "molecules_gine", "--out", str(out)]
+    assert drv.main([*args, "--seeds", "0"]) == 0
+    assert drv.main([*args, "--seeds", "0,1", "--resume"]) == 0
+    assert sorted(p.name for p in out.glob("seed_*.json")) == ["seed_0.json", "seed_1.json"]
+    assert "ogbg-molbace" in drv.default_out({"model_name": "m", "dataset": drv.SMOKE_DATASET}, smoke=True).name
