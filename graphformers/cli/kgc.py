@@ -221,9 +221,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _load_run(run_dir: str, checkpoint: str, device: Any):
-    import torch
-
     from graphformers.kg.registry import build_model
+    from graphformers.utils.io import load_weights
 
     run = Path(run_dir)
     cfg = _read_config(run)
@@ -235,7 +234,7 @@ def _load_run(run_dir: str, checkpoint: str, device: Any):
         path = run / "checkpoint.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{run}: no best.pt or checkpoint.pt (did training start?)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights(path)
     model.load_state_dict(state["model"] if "optimizer" in state else state)
     return cfg, vocab, model.to(device).eval()
 

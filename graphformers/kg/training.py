@@ -37,6 +37,7 @@ from graphformers.evaluation.ranking import FilterIndex
 from graphformers.kg.config import EVAL_METRICS, LOWER_IS_BETTER, validate_config
 from graphformers.kg.evaluate import evaluate_link_prediction
 from graphformers.kg.triples import SPLITS, KGTriples
+from graphformers.utils.io import load_weights
 from graphformers.utils.io import strict_json_dumps as json_text
 
 
@@ -260,7 +261,7 @@ class KGCTrainer:
                                         f"({', '.join(later)}); refusing to train again over them")
             _log(f"resumed {self.out}: no checkpoint.pt yet (stopped during epoch 1); starting again at epoch 0")
             return False
-        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.load_state_dict(load_weights(path))
         _log(f"resumed {self.out} at epoch {self.epoch} "
              f"(best valid {self.metric} {self.best_score:.4f} @ {self.best_epoch})")
         return True
@@ -351,7 +352,7 @@ class KGCTrainer:
         """Load the best weights, evaluate valid and test, write ``metrics.json``."""
         best = self.out / "best.pt"
         if best.is_file():
-            self.model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
+            self.model.load_state_dict(load_weights(best))
         t0 = time.perf_counter()
         result = {
             "dataset": self.kg.name, "model": self.cfg["model"]["name"], "seed": self.cfg["seed"],

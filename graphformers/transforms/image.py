@@ -213,13 +213,14 @@ def images_to_grid_graphs(images: Tensor, *, kernel_size: int = 3, dilation: int
     edge_index, edge_type, _ = grid_edges(H, W, kernel_size=kernel_size, dilation=dilation)
     n, e = H * W, edge_index.size(1)
     offsets = (torch.arange(B) * n).repeat_interleave(e)
+    dev = images.device  # index tensors are built on the CPU and put where the pixels are
     return Data(
         x=images.reshape(B, C, n).transpose(1, 2).reshape(B * n, C),
-        edge_index=edge_index.repeat(1, B) + offsets,
-        edge_type=edge_type.repeat(B),
-        pos=_grid_pos(H, W).repeat(B, 1),
-        batch=torch.arange(B).repeat_interleave(n),
-        ptr=torch.arange(B + 1) * n,
+        edge_index=(edge_index.repeat(1, B) + offsets).to(dev),
+        edge_type=edge_type.repeat(B).to(dev),
+        pos=_grid_pos(H, W).repeat(B, 1).to(dev),
+        batch=torch.arange(B).repeat_interleave(n).to(dev),
+        ptr=(torch.arange(B + 1) * n).to(dev),
         num_nodes=B * n,
     )
 
@@ -272,15 +273,16 @@ def images_to_patch_graphs(images: Tensor, patch_size: int, *, class_token: bool
     grid = (H // patch_size, W // patch_size)
     position, pos, cls = _patch_pos(*grid, class_token)
     edge_index = complete_edge_index(L)
+    dev = images.device  # index tensors are built on the CPU and put where the pixels are
     data = Data(
         x=tokens.reshape(B * L, -1),
-        edge_index=edge_index.repeat(1, B) + (torch.arange(B) * L).repeat_interleave(edge_index.size(1)),
-        position=position.repeat(B),
-        pos=pos.repeat(B, 1),
-        class_mask=cls.repeat(B),
+        edge_index=(edge_index.repeat(1, B) + (torch.arange(B) * L).repeat_interleave(edge_index.size(1))).to(dev),
+        position=position.repeat(B).to(dev),
+        pos=pos.repeat(B, 1).to(dev),
+        class_mask=cls.repeat(B).to(dev),
         grid_size=grid,
-        batch=torch.arange(B).repeat_interleave(L),
-        ptr=torch.arange(B + 1) * L,
+        batch=torch.arange(B).repeat_interleave(L).to(dev),
+        ptr=(torch.arange(B + 1) * L).to(dev),
         num_nodes=B * L,
     )
     return data

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare_output_dir", "write_atomic", "write_json_atomic", "json_safe", "strict_json_dumps"]
+__all__ = ["prepare_output_dir", "write_atomic", "write_json_atomic", "json_safe", "strict_json_dumps", "load_weights"]
 
 
 def prepare_output_dir(path: str | Path, *, overwrite: bool = False) -> Path:
@@ -81,3 +81,27 @@ def strict_json_dumps(obj: Any, **kwargs: Any) -> str:
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """:func:`write_atomic` of strict JSON (``indent=2``; NaN and ±inf written as ``null``)."""
     write_atomic(path, strict_json_dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def load_weights(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` onto the CPU, with an error naming the file
+    when it cannot be read (truncated, not a torch file, or holding more than tensors and
+    plain containers, which weights-only loading refuses).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file cannot be loaded (the message names it and the reason).
+    """
+    import pickle
+
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"checkpoint {p} not found")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise ValueError(f"checkpoint {p} cannot be loaded (damaged, truncated or not a weights-only "
+                         f"torch file): {reason}") from None

@@ -293,3 +293,25 @@ def test_json_output_is_strict(tiny_dir, tmp_path, capsys):
     assert main(["kgc", "evaluate", str(out), "--split", "valid", "--json", "--no-progress"]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and "the valid split of tiny has no triples" in captured.err
+
+
+def test_damaged_checkpoint_is_a_clear_error_naming_the_file(tiny_dir, tmp_path, capsys):
+    """A damaged best.pt / checkpoint.pt: `kgc evaluate` and `--resume` exit with an error
+    naming the file (before: torch's own unpickling traceback)."""
+    from graphformers.utils.io import load_weights
+
+    out = tmp_path / "run"
+    assert _train(tiny_dir, out) == 0
+    for name in ("best.pt", "checkpoint.pt"):
+        (out / name).write_bytes((out / name).read_bytes()[:100])  # truncated
+    capsys.readouterr()
+    assert main(["kgc", "evaluate", str(out)]) != 0
+    assert "best.pt cannot be loaded" in capsys.readouterr().err
+    assert main(["kgc", "train", "--resume", str(out), "--no-progress"]) != 0
+    assert "checkpoint.pt cannot be loaded" in capsys.readouterr().err
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"PK\x03\x04 not really a torch file")
+    with pytest.raises(ValueError, match=r"checkpoint .*checkpoint\.pt cannot be loaded"):
+        load_weights(bad)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_weights(tmp_path / "missing.pt")

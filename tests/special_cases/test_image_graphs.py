@@ -102,3 +102,14 @@ def test_grid_edges_from_pos_builds_on_the_device_of_pos():
     assert edge_index.device == edge_type.device == pos.device
     assert torch.equal(edge_index, expected[0]) and torch.equal(edge_type, expected[1])
     assert empty_index.device == empty_type.device == pos.device and empty_index.shape == (2, 0)
+
+
+def test_batched_image_graphs_live_on_the_device_of_the_images():
+    """Every tensor of the grid and patch graphs is on the images' device (checked with
+    ``meta`` tensors, no GPU needed); before, only ``x`` was."""
+    from graphformers.transforms.image import images_to_grid_graphs, images_to_patch_graphs
+
+    images = torch.empty(2, 1, 4, 4, device="meta")
+    for data in (images_to_grid_graphs(images), images_to_patch_graphs(images, 2)):
+        devices = {key: value.device.type for key, value in data.items() if torch.is_tensor(value)}
+        assert set(devices.values()) == {"meta"}, devices
