@@ -267,3 +267,31 @@ def test_parity_with_pyg_on_connected_graph(num_nodes):
     # PyG drops the first eigenvector (the only trivial one here) and flips signs at random
     theirs = AddLaplacianEigenvectorPE(6, attr_name="pe", is_undirected=True)(data).pe
     torch.testing.assert_close(ours.lap_eigvec.abs(), theirs.abs().float(), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("normalization", ["sym", None])
+def test_both_sparse_solvers_agree_with_dense(monkeypatch, normalization):
+    """The product-only solver (on c I - L) and the shift-invert fallback (forced by
+    allowing no restarts) give the dense solver's eigenpairs, with and without normalization."""
+    import graphformers.transforms.positional as positional
+
+    g = torch.Generator().manual_seed(5)
+    n = 300
+    big = random_graph(n, 1200, channels=1, generator=g)
+    ring = torch.stack([torch.arange(n), (torch.arange(n) + 1) % n])  # connected
+    data = Data(edge_index=torch.unique(torch.cat([big.edge_index, ring, ring.flip(0)], 1), dim=1), num_nodes=n)
+    dense = AddLaplacianPE(6, normalization=normalization)
+    dense.SPARSE_THRESHOLD = 10 * n
+    expected = dense(data.clone())
+    calls = []
+    original = positional.eigsh
+    monkeypatch.setattr(positional, "eigsh", lambda *a, **kw: calls.append(kw.get("sigma")) or original(*a, **kw))
+    for restarts in (AddLaplacianPE.MATVEC_RESTARTS, 1):
+        calls.clear()
+        sparse = AddLaplacianPE(6, normalization=normalization)
+        sparse.SPARSE_THRESHOLD, sparse.MATVEC_RESTARTS = 50, restarts
+        out = sparse(data.clone())
+        # products only first (no shift); with 1 restart it cannot converge and falls back
+        assert calls[0] is None and (calls[1:] == [] if restarts > 1 else calls[1:] == [sparse.SHIFT])
+        torch.testing.assert_close(out.lap_eigval, expected.lap_eigval, atol=1e-6, rtol=1e-6)
+        assert_equal_up_to_sign(out.lap_eigvec, expected.lap_eigvec, atol=1e-4)
