@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from graphformers.utils.io import strict_json_dumps, write_atomic
+from graphformers.utils.io import json_safe, strict_json_dumps, write_atomic
 
 __all__ = ["mean_std", "count_parameters", "summarize", "markdown_row", "MARKDOWN_HEADER", "load_seed_results",
            "write_json"]
@@ -53,10 +53,6 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
         seen.add(id(p))
         total += p.numel()
     return total
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def _metric(value: Any) -> float:
@@ -97,10 +93,10 @@ def summarize(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "params": first.get("params"),
         "seeds": sorted(seeds),
         "num_seeds": len(seeds),
-        "test_mean": _finite_or_none(test_mean),
-        "test_std": _finite_or_none(test_std),
-        "valid_mean": _finite_or_none(valid_mean),
-        "valid_std": _finite_or_none(valid_std),
+        "test_mean": json_safe(test_mean),
+        "test_std": json_safe(test_std),
+        "valid_mean": json_safe(valid_mean),
+        "valid_std": json_safe(valid_std),
         "seconds_per_epoch": sum(spe) / len(spe) if spe else None,
         "versions": first.get("versions"),
         "smoke": any(bool(r.get("smoke")) for r in results),

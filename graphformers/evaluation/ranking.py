@@ -28,6 +28,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from graphformers.utils.checks import out_of_range
+
 TIES: tuple[str, ...] = ("realistic", "optimistic", "pessimistic")
 
 
@@ -132,9 +134,9 @@ def ranks_from_scores(
         if f_row.shape != f_col.shape:
             raise ValueError(f"filter_row and filter_col differ in shape: {tuple(f_row.shape)} vs {tuple(f_col.shape)}")
         for name, idx, bound in (("filter_row", f_row, size), ("filter_col", f_col, num)):
-            if int(idx.min()) < 0 or int(idx.max()) >= bound:  # row * num + col would hit another query
-                raise IndexError(f"{name} holds {int(idx.min()) if int(idx.min()) < 0 else int(idx.max())}, "
-                                 f"outside 0..{bound - 1}")
+            bad = out_of_range(idx, bound)
+            if bad is not None:  # row * num + col would hit another query
+                raise IndexError(f"{name} holds {bad}, outside 0..{bound - 1}")
         pair = torch.unique(f_row * num + f_col)
         row, col = pair // num, pair % num
         keep = col != target[row]

@@ -26,6 +26,8 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
+from graphformers.utils.checks import out_of_range
+
 __all__ = ["AddLaplacianPE", "AddRandomWalkSE"]
 
 _NORMALIZATIONS = ("sym", None)
@@ -69,10 +71,10 @@ def _adjacency(data: Data, num_nodes: int, *, dense: bool) -> np.ndarray | sp.cs
     edge_index = data.get("edge_index")
     if edge_index is None:
         edge_index = torch.empty(2, 0, dtype=torch.long)
-    row, col = edge_index.detach().cpu().numpy()
-    if row.size and (min(row.min(), col.min()) < 0 or max(row.max(), col.max()) >= num_nodes):
-        bad = int(min(row.min(), col.min())) if min(row.min(), col.min()) < 0 else int(max(row.max(), col.max()))
+    bad = out_of_range(edge_index, num_nodes)
+    if bad is not None:
         raise ValueError(f"edge_index holds node {bad}, outside the graph's {num_nodes} nodes (0..{num_nodes - 1})")
+    row, col = edge_index.detach().cpu().numpy()
     weight = _edge_weight(data, row.shape[0])
     if dense:
         flat = np.bincount(row * num_nodes + col, weights=weight, minlength=num_nodes * num_nodes)

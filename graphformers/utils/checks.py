@@ -8,6 +8,17 @@ from torch import Tensor
 from graphformers.typing import OptTensor
 
 
+def out_of_range(index: Tensor, bound: int) -> int | None:
+    """An entry of the integer tensor ``index`` outside ``0..bound-1`` (the largest if any is
+    too large, else the most negative), or ``None`` when all are inside (or there are none)."""
+    if index.numel() == 0:
+        return None
+    lo, hi = int(index.min()), int(index.max())
+    if hi >= bound:
+        return hi
+    return lo if lo < 0 else None
+
+
 def check_graph(
     x: Tensor,
     edge_index: Tensor,
@@ -34,13 +45,11 @@ def check_graph(
         raise ValueError(f"{where}: 'edge_index' must have shape [2, E], got {tuple(edge_index.shape)}")
     if edge_index.dtype not in (torch.long, torch.int32, torch.int64):
         raise ValueError(f"{where}: 'edge_index' must be an integer tensor, got {edge_index.dtype}")
-    if edge_index.numel() > 0:
-        lo, hi = int(edge_index.min()), int(edge_index.max())
-        if lo < 0 or hi >= n:
-            raise ValueError(
-                f"{where}: 'edge_index' refers to node {hi if hi >= n else lo}, but 'x' has {n} nodes "
-                f"(valid ids are 0..{n - 1})"
-            )
+    bad = out_of_range(edge_index, n)
+    if bad is not None:
+        raise ValueError(
+            f"{where}: 'edge_index' refers to node {bad}, but 'x' has {n} nodes (valid ids are 0..{n - 1})"
+        )
     if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
         raise ValueError(
             f"{where}: 'edge_attr' has {edge_attr.size(0)} rows but 'edge_index' has {edge_index.size(1)} edges"
