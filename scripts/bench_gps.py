@@ -40,6 +40,13 @@ with glibc's default allocator: peak resident memory the first forward+backward 
 and seconds per step; last line ``checkpoint_memory_ratio`` (peak without / with)
 and ``checkpoint_time_ratio`` (step with / without).
 
+Full attention: ``ours: "full"`` is the library's default, which for float32 CPU
+batches of small graphs runs the compiled kernel of ``graphformers.attention.native``
+(built on first use with the system's C compiler; ``native_kernel`` in the summary
+says whether it was there); ``ours: "full_pytorch"`` is the same layer on the
+pure-PyTorch packed path, what runs where no compiler is found
+(``speedup_full_pytorch_path_vs_pyg``).
+
 Threads: by default the script leaves PyTorch's thread settings alone, as a
 user's training script does. ``--threads N`` calls ``torch.set_num_threads(N)``
 first (children too). Measured on the 2-core VM with torch 2.13: calling it, even
@@ -71,7 +78,7 @@ from torch import nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.nn import GINEConv, GPSConv
 
-from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention
+from graphformers.attention import LinearAttention, MultiheadAttention, PerformerAttention, native
 from graphformers.attention.packed import batch_cache
 from graphformers.blocks.gps import GPSLayer
 from graphformers.cli.args import positive_int
@@ -109,10 +116,16 @@ def ours(attn: str) -> GPSLayer:
     ``GINEConv``, aggregation as one autograd function) and attention."""
     make = {
         "full": lambda: MultiheadAttention(C, HEADS),
+        "full_pytorch": lambda: _pytorch_path(MultiheadAttention(C, HEADS)),
         "performer": lambda: PerformerAttention(C, HEADS),
         "linear": lambda: LinearAttention(C, HEADS),
     }[attn]
     return GPSLayer(C, GINE(C), make())
+
+
+def _pytorch_path(attn: MultiheadAttention) -> MultiheadAttention:
+    attn.native = False  # the packed pure-PyTorch path, as where no C compiler is found
+    return attn
 
 
 def pyg(attn: str) -> GPSConv:
@@ -397,9 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     reps = 30 if args.quick else 100
     emit({"case": "batch", "graphs": 128, "nodes": batch.num_nodes, "edges": batch.num_edges,
           "threads": torch.get_num_threads(), "set_num_threads_called": args.threads is not None})
+    kernel = native.library()
+    emit({"case": "native_kernel", "available": kernel is not None, "path": getattr(kernel, "_name", None)})
     speed: dict[str, float] = {}
     speed_median: dict[str, float] = {}
-    for attn, ref_attn in (("full", "full"), ("linear", "performer"), ("performer", "performer")):
+    cases = (("full", "full"), ("full_pytorch", "full"), ("linear", "performer"), ("performer", "performer"))
+    for attn, ref_attn in cases:
         samples_ours, samples_ref = time_samples(ours(attn), pyg(ref_attn), batch, reps)
         t_ours, t_ref = min(samples_ours), min(samples_ref)
         speed[attn] = t_ref / t_ours
@@ -450,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     emit({
         "speedup_full_vs_pyg": speed["full"],
         "speedup_full_vs_pyg_of_medians": speed_median["full"],
+        "native_kernel": kernel is not None,
+        "speedup_full_pytorch_path_vs_pyg": speed["full_pytorch"],
+        "speedup_full_pytorch_path_vs_pyg_of_medians": speed_median["full_pytorch"],
         "speedup_linear_vs_pyg_performer": speed["linear"],
         "speedup_performer_vs_pyg_performer": speed["performer"],
         "eval_peak_gib_20k": mem20k.get("peak_added_gib"),

@@ -8,6 +8,7 @@ from graphformers.attention.base import GlobalAttention
 from graphformers.attention.full import MultiheadAttention
 from graphformers.attention.kernels import EluFeatureMap, FavorPlusFeatureMap, FeatureMap
 from graphformers.attention.linear import KernelAttention, LinearAttention, PerformerAttention
+from graphformers.attention.native import native_softmax_attention
 from graphformers.attention.packed import dense_slots, packed_softmax_attention, padding_mask
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "MultiheadAttention",
     "PerformerAttention",
     "dense_slots",
+    "native_softmax_attention",
     "packed_softmax_attention",
     "padding_mask",
 ]

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphformers.attention import native
 from graphformers.attention.base import GlobalAttention
 from graphformers.attention.packed import (
     Layout,
@@ -50,7 +51,12 @@ class MultiheadAttention(GlobalAttention):
     (within up to three size buckets), attends and un-pads with a hand-written
     backward (same values; set :attr:`packed` to ``False`` where double backward
     is needed); there the bound applies to the bucketed score buffer
-    ``H * sum_k B_k L_k^2``, so a batch of 512 molecules still takes it.
+    ``H * sum_k B_k L_k^2``, so a batch of 512 molecules still takes it. For
+    float32 on the CPU, where a C compiler is found, the flat form of such batches
+    runs in a compiled kernel instead
+    (:func:`~graphformers.attention.native.native_softmax_attention`: no padding
+    at all, the bound applies to ``H * sum_b n_b^2``); :attr:`native` ``= False``
+    or ``GRAPHFORMERS_NATIVE=0`` keeps the packed path.
 
     A query with no allowed key (possible only with ``attn_mask``, e.g. a node
     without in-edges under edge-restricted attention) outputs zeros before
@@ -76,8 +82,12 @@ class MultiheadAttention(GlobalAttention):
     max_explicit_length: int = 64
     max_score_elements: int = 2**22
     #: whether the flat form may use the fused pad/attend/un-pad function
-    #: (:mod:`graphformers.attention.packed`); set ``False`` for double backward.
+    #: (:mod:`graphformers.attention.packed`) or the compiled kernel; set ``False``
+    #: for double backward.
     packed: bool = True
+    #: whether batches of small graphs (float32, CPU) may use the compiled kernel
+    #: (:mod:`graphformers.attention.native`; the packed path where it is unavailable)
+    native: bool = True
 
     def __init__(self, channels: int, heads: int = 1, dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__(channels, heads, dropout)
@@ -114,6 +124,11 @@ class MultiheadAttention(GlobalAttention):
             return super().attend_flat(qkv, batch, layout, attn_mask=attn_mask, attn_bias=attn_bias)
         dropout_p = self.dropout if self.training else 0.0
         if length <= self.max_explicit_length:
+            if self.native and native.supports(qkv):
+                # one attention weight per pair of nodes of a graph, no padding
+                if self.heads * int((counts * counts).sum()) <= self.max_score_elements:
+                    return native.native_softmax_attention(qkv, counts, self.heads, dropout_p)
+                return super().attend_flat(qkv, batch, layout)
             # the score buffers of the packed path, graphs padded within size buckets
             packed = shared_packed_layout(batch, self.heads, self.head_channels, qkv.dtype, layout=layout)
             if packed.score_elements <= self.max_score_elements:

@@ -291,6 +291,7 @@ def test_packed_path_equals_padded_autograd_path(dropout):
     x = torch.randn(batch.numel(), 8, generator=torch.Generator().manual_seed(1), requires_grad=True)
     weight = torch.randn(batch.numel(), 8)
     packed = MultiheadAttention(8, heads=2, dropout=dropout)
+    packed.native = False  # the compiled kernel draws its dropout mask otherwise (test_native.py)
     padded = copy.deepcopy(packed)
     padded.packed = False
     results = []
@@ -439,6 +440,7 @@ def test_batch_cache_reuses_only_for_the_same_unchanged_tensor():
 def test_layers_of_one_forward_share_the_packed_layout(monkeypatch):
     """Two attention layers on the same batch tensor compute the packed layout once; a new
     batch tensor (the next mini-batch) computes it again; outputs are unchanged."""
+    monkeypatch.setattr(MultiheadAttention, "native", False)  # the packed path's layout (test_native.py: the kernel)
     import graphformers.attention.packed as packed_module
 
     computed = []
@@ -459,6 +461,7 @@ def test_layers_share_the_split_and_packed_layout_of_a_mixed_batch(monkeypatch):
     """A batch with a graph over ``max_explicit_length`` nodes is split into small and
     large graphs; the layers of one forward share the split, so the small graphs'
     packed layout is computed once, not once per layer; values unchanged."""
+    monkeypatch.setattr(MultiheadAttention, "native", False)  # the packed path's layout (test_native.py: the kernel)
     import graphformers.attention.packed as packed_module
 
     computed = []
@@ -520,6 +523,7 @@ def test_score_bound_applies_to_the_bucketed_buffers(monkeypatch):
     (``H * sum_k B_k L_k^2``), not ``B * H * L^2``: 20 graphs of 2 nodes and one of 10,
     2 heads, take 2 * (20 * 4 + 100) = 360 entries in two buckets against 4,200 padded
     to 10; above the bound the padded path runs, with the same values."""
+    monkeypatch.setattr(MultiheadAttention, "native", False)  # the packed path's layout (test_native.py: the kernel)
     import graphformers.attention.full as full_module
     import graphformers.attention.packed as packed_module
 

@@ -18,8 +18,9 @@ def test_molecule_batch_has_molecule_statistics(load_script):
 def test_ours_and_pyg_layers_agree_in_configuration_and_time_samples_run(load_script):
     bench = load_script("bench_gps")
     batch = bench.molecule_batch(4)
-    for attn in ("full", "linear", "performer"):
-        ours, ref = bench.ours(attn), bench.pyg("performer" if attn != "full" else "full")
+    for attn in ("full", "full_pytorch", "linear", "performer"):
+        ours, ref = bench.ours(attn), bench.pyg("performer" if not attn.startswith("full") else "full")
+        assert getattr(ours.attn, "native", None) is {"full": True, "full_pytorch": False}.get(attn)
         assert ours.channels == ref.channels == bench.C
         t_ours, t_ref = bench.time_samples(ours, ref, batch, reps=2)
         assert len(t_ours) == len(t_ref) == 2 and min(t_ours) > 0 and min(t_ref) > 0
