@@ -37,6 +37,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -70,8 +71,9 @@ def enabled() -> bool:
 
 
 def find_compiler() -> str | None:
-    """``$CC`` if set, else the first of ``cc``, ``gcc``, ``clang`` on the ``PATH``."""
-    if os.environ.get("CC"):
+    """``$CC`` if set (it may hold arguments, e.g. ``ccache gcc``), else the first of
+    ``cc``, ``gcc``, ``clang`` on the ``PATH``."""
+    if os.environ.get("CC", "").strip():
         return os.environ["CC"]
     for name in ("cc", "gcc", "clang"):
         path = shutil.which(name)
@@ -82,23 +84,36 @@ def find_compiler() -> str | None:
 
 def torch_openmp_runtime() -> str | None:
     """Path of the GNU OpenMP runtime torch has loaded into this process (Linux), if one."""
+    paths = set()
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = {line.split()[-1] for line in maps if "libgomp" in line and "/" in line}
+            for line in maps:
+                fields = line.split(maxsplit=5)  # address perms offset dev inode path
+                path = fields[5].strip() if len(fields) == 6 else ""
+                if path.startswith("/") and "libgomp" in os.path.basename(path) and not path.endswith("(deleted)"):
+                    paths.add(path)
     except OSError:
         return None
-    return paths.pop() if len(paths) == 1 else None
+    return paths.pop() if len(paths) == 1 else None  # none, or two runtimes: build without OpenMP
+
+
+def _is_clang(compiler: list[str]) -> bool:
+    """Whether the compiler is Clang (its ``-fopenmp`` calls LLVM's runtime, not the GNU one torch loads)."""
+    try:
+        done = subprocess.run([*compiler, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "clang" in done.stdout.lower()
 
 
 def _cpu_signature() -> str:
-    """The CPU the ``-march=native`` build is for: machine and the first ``flags`` line."""
-    flags = ""
+    """The CPU's instruction-set flags (first ``flags``/``Features`` line of
+    ``/proc/cpuinfo``), ``""`` where they cannot be read."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
-            flags = next((line for line in info if line.startswith(("flags", "Features"))), "")
+            return next((line.strip() for line in info if line.startswith(("flags", "Features"))), "")
     except OSError:
-        pass
-    return platform.machine() + flags
+        return ""
 
 
 def build(cache_dir: Path | None = None, compiler: str | None = None, openmp: str | None = None) -> Path:
@@ -116,12 +131,18 @@ def build(cache_dir: Path | None = None, compiler: str | None = None, openmp: st
     compiler = compiler or find_compiler()
     if compiler is None:
         raise NativeBuildError("no C compiler found (set CC, or install cc/gcc/clang)")
+    cc = shlex.split(compiler)
     openmp = torch_openmp_runtime() if openmp is None else openmp
-    cflags = ["-O3", "-march=native", "-std=gnu11", "-fPIC"] + (["-fopenmp"] if openmp else [])
+    if openmp and _is_clang(cc):
+        openmp = ""  # Clang's -fopenmp would need LLVM's runtime: one thread rather than two pools
+    cpu = _cpu_signature()
+    # -march=native only where the cache key can name the CPU (a cache shared between
+    # machines must not hand one CPU's instructions to another)
+    cflags = ["-O3", "-std=gnu11", "-fPIC"] + (["-march=native"] if cpu else []) + (["-fopenmp"] if openmp else [])
     source = SOURCE.read_bytes()
     key = hashlib.sha256(
         b"\0".join([source, " ".join(cflags).encode(), compiler.encode(), (openmp or "").encode(),
-                    _cpu_signature().encode(), str(ABI).encode()])
+                    cpu.encode(), platform.machine().encode(), str(ABI).encode()])
     ).hexdigest()[:16]
     cache_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "native"
     target = cache_dir / f"small_graph_attention-{key}.so"
@@ -132,8 +153,8 @@ def build(cache_dir: Path | None = None, compiler: str | None = None, openmp: st
         obj, lib = Path(tmp) / "kernel.o", Path(tmp) / target.name
         # compile and link apart: linking with -fopenmp would add the system's libgomp;
         # linking the runtime torch loaded makes the kernel share torch's thread pool
-        steps = [[compiler, *cflags, "-c", str(SOURCE), "-o", str(obj)],
-                 [compiler, "-shared", str(obj), "-o", str(lib)] + ([openmp] if openmp else [])]
+        steps = [[*cc, *cflags, "-c", str(SOURCE), "-o", str(obj)],
+                 [*cc, "-shared", str(obj), "-o", str(lib)] + ([openmp] if openmp else [])]
         for cmd in steps:
             try:
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -209,7 +230,8 @@ class _NativeSoftmaxAttention(torch.autograd.Function):
         weights = qkv.new_empty(int(woff[-1]))
         keep = None
         if dropout_p > 0.0:
-            keep = torch.empty_like(weights).bernoulli_(1.0 - dropout_p).div_(1.0 - dropout_p)
+            keep = torch.empty_like(weights).bernoulli_(1.0 - dropout_p)
+            keep = keep.div_(1.0 - dropout_p) if dropout_p < 1.0 else keep.zero_()  # as F.dropout: p = 1 gives zeros
         status = lib.gf_attention_forward(
             qkv.data_ptr(), ptr.data_ptr(), woff.data_ptr(), 0, ptr.numel() - 1, H, D, D**-0.5 * _LOG2E,
             None if keep is None else keep.data_ptr(), out.data_ptr(), weights.data_ptr(), max_nodes,
@@ -219,6 +241,7 @@ class _NativeSoftmaxAttention(torch.autograd.Function):
             raise MemoryError("native_softmax_attention: the kernel could not allocate its scratch memory")
         ctx.save_for_backward(qkv, out, weights, ptr, woff, *(() if keep is None else (keep,)))
         ctx.dims = (max_nodes, H, D)  # type: ignore[attr-defined]
+        ctx.lib = lib  # type: ignore[attr-defined]  # the backward runs the same build
         return out
 
     @staticmethod
@@ -226,8 +249,7 @@ class _NativeSoftmaxAttention(torch.autograd.Function):
     def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         qkv, out, weights, ptr, woff, *keep = ctx.saved_tensors  # type: ignore[attr-defined]
         max_nodes, H, D = ctx.dims  # type: ignore[attr-defined]
-        lib = library()
-        assert lib is not None
+        lib = ctx.lib  # type: ignore[attr-defined]
         grad_out = grad_out.contiguous()
         grad_qkv = torch.empty_like(qkv)
         status = lib.gf_attention_backward(
@@ -261,15 +283,25 @@ def native_softmax_attention(
     """
     if library() is None:
         raise RuntimeError("native_softmax_attention: the compiled kernel is not available")
-    if qkv.dtype != torch.float32 or qkv.device.type != "cpu" or qkv.dim() != 2 or qkv.size(1) % (3 * heads):
+    if heads < 1:
+        raise ValueError(f"native_softmax_attention: heads must be positive, got {heads}")
+    if (qkv.dtype != torch.float32 or qkv.device.type != "cpu" or qkv.dim() != 2 or qkv.size(1) == 0
+            or qkv.size(1) % (3 * heads)):
         raise ValueError(f"native_softmax_attention: qkv must be float32 [N, 3 * H * D] on the CPU, got "
                          f"{qkv.dtype} {list(qkv.shape)} on {qkv.device} with H={heads}")
-    ptr, woff = graph_offsets(counts, heads)
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"native_softmax_attention: dropout_p must be in [0, 1], got {dropout_p}")
+    if counts.dim() != 1:
+        raise ValueError(f"native_softmax_attention: counts must be 1-D, got shape {list(counts.shape)}")
+    counts = counts.to("cpu", torch.long)  # the kernel reads the offsets on the CPU
+    if qkv.size(0) > 0 and counts.numel() == 0:
+        raise ValueError(f"native_softmax_attention: no graphs for the {qkv.size(0)} rows of qkv")
     if qkv.size(0) == 0:
         return qkv.narrow(1, 0, qkv.size(1) // 3) * 0.0
     # the kernel trusts these: node ranges inside qkv, scratch sized by the largest graph
     smallest, largest = (int(v) for v in torch.aminmax(counts))
-    if smallest < 0 or int(ptr[-1]) != qkv.size(0) or ptr.numel() != counts.numel() + 1:
+    ptr, woff = graph_offsets(counts, heads)
+    if smallest < 0 or largest > qkv.size(0) or int(ptr[-1]) != qkv.size(0):
         raise ValueError(f"native_softmax_attention: counts (sum {int(counts.sum())}, smallest {smallest}) "
                          f"do not describe the {qkv.size(0)} rows of qkv")
     return _NativeSoftmaxAttention.apply(qkv, ptr, woff, largest, heads, dropout_p)

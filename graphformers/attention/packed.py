@@ -312,7 +312,8 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
             if dropout_p > 0.0:
                 # the mask F.dropout would draw for this bucket's weights laid out [B_k, H, L_k, L_k]
                 noise = torch.empty(b * H, l, l, dtype=qkv.dtype, device=qkv.device).bernoulli_(1.0 - dropout_p)
-                dropped = weights * noise.div_(1.0 - dropout_p)
+                noise = noise.div_(1.0 - dropout_p) if dropout_p < 1.0 else noise.zero_()  # p = 1: zeros, as F.dropout
+                dropped = weights * noise
             torch.bmm(dropped, v, out=out[rows].view(b * H, l, D))
             saved += [weights, noise]  # the backward recomputes ``dropped`` rather than keep it
             start += b * H * l

@@ -204,3 +204,100 @@ def test_build_without_compiler_names_the_cause(monkeypatch, tmp_path):
     monkeypatch.setattr(native.shutil, "which", lambda name: None)
     with pytest.raises(native.NativeBuildError, match="no C compiler found"):
         native.build(cache_dir=tmp_path)
+
+
+@needs_kernel
+def test_module_dropout_uses_the_documented_mask():
+    """MultiheadAttention(dropout=p) in training: the kernel's seeded keep mask, reproduced,
+    gives the module's output through in_proj and out_proj."""
+    heads, C, p = 2, 32, 0.25
+    sizes = [4, 9, 1, 20]
+    batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    attn = MultiheadAttention(C, heads=heads, dropout=p).train()
+    x = torch.randn(batch.numel(), C)
+    torch.manual_seed(3)
+    out = attn(x, batch)
+    torch.manual_seed(3)
+    keep = torch.empty(heads * sum(n * n for n in sizes)).bernoulli_(1 - p).div_(1 - p)
+    with torch.no_grad():
+        expected = attn.out_proj(reference(attn.in_proj(x), sizes, heads, keep).float())
+    torch.testing.assert_close(out.detach(), expected, atol=2e-6, rtol=1e-5)
+
+
+@needs_kernel
+def test_non_contiguous_inputs_and_gradients():
+    """A strided qkv (a column slice) and a stride-0 output gradient (``out.sum().backward()``)
+    give the values and gradients of their contiguous copies."""
+    counts = torch.tensor([7, 1, 18])
+    wide = torch.randn(26, 96, requires_grad=True)
+    qkv = wide[:, ::2]  # [26, 48], row stride 96
+    assert not qkv.is_contiguous()
+    native.native_softmax_attention(qkv, counts, heads=2).sum().backward()
+    dense = wide.detach().clone().requires_grad_()
+    native.native_softmax_attention(dense[:, ::2].contiguous(), counts, heads=2).sum().backward()
+    torch.testing.assert_close(wide.grad, dense.grad)
+
+
+@needs_kernel
+def test_dropout_one_gives_zeros():
+    qkv = torch.randn(5, 24, requires_grad=True)
+    out = native.native_softmax_attention(qkv, torch.tensor([2, 3]), heads=2, dropout_p=1.0)
+    assert torch.equal(out, torch.zeros_like(out))
+    out.sum().backward()
+    assert torch.isfinite(qkv.grad).all()
+
+
+@needs_kernel
+def test_counts_that_wrap_around_are_refused():
+    """Counts whose int64 sum wraps to N would send the kernel far outside qkv."""
+    big = 2**63 - 1
+    with pytest.raises(ValueError, match="do not describe"):
+        native.native_softmax_attention(torch.randn(2, 24), torch.tensor([big, big, 4]), heads=2)
+    with pytest.raises(ValueError, match="heads must be positive"):
+        native.native_softmax_attention(torch.randn(2, 24), torch.tensor([2]), heads=0)
+    with pytest.raises(ValueError, match="no graphs"):
+        native.native_softmax_attention(torch.randn(2, 24), torch.tensor([], dtype=torch.long), heads=2)
+
+
+@needs_kernel
+def test_backward_uses_the_forward_build(monkeypatch):
+    """Switching the kernel off between forward and backward does not break the backward."""
+    qkv = torch.randn(6, 24, requires_grad=True)
+    out = native.native_softmax_attention(qkv, torch.tensor([3, 3]), heads=2)
+    monkeypatch.setenv("GRAPHFORMERS_NATIVE", "0")
+    out.sum().backward()
+    assert qkv.grad is not None and torch.isfinite(qkv.grad).all()
+
+
+def test_openmp_runtime_lookup_skips_deleted_mappings(monkeypatch, tmp_path):
+    """The runtime is read from /proc/self/maps: a '(deleted)' mapping is not a path to link."""
+    import builtins
+
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f00-7f01 r-xp 00000000 08:01 1 /opt/torch/lib/libgomp.so.1\n"
+        "7f02-7f03 r-xp 00000000 08:01 2 /tmp/old/libgomp.so.1 (deleted)\n"
+        "7f04-7f05 r-xp 00000000 00:00 0 [heap]\n"
+    )
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(maps if f == "/proc/self/maps" else f, *a, **k))
+    assert native.torch_openmp_runtime() == "/opt/torch/lib/libgomp.so.1"
+
+
+@needs_kernel
+def test_build_flags_follow_compiler_and_cpu(monkeypatch, tmp_path):
+    """CC may carry arguments; without readable CPU flags there is no -march=native (the
+    cache key could not tell CPUs apart); with torch's GNU OpenMP the object links it."""
+    compiler = native.find_compiler()
+    commands = []
+    real_run = native.subprocess.run
+    monkeypatch.setattr(native.subprocess, "run", lambda cmd, **k: commands.append(cmd) or real_run(cmd, **k))
+    monkeypatch.setattr(native, "_cpu_signature", lambda: "")
+    path = native.build(cache_dir=tmp_path, compiler=f"{compiler} -Wall")
+    compile_cmd = next(c for c in commands if "-c" in c)
+    assert compile_cmd[:2] == [compiler, "-Wall"] and "-march=native" not in compile_cmd
+    runtime = native.torch_openmp_runtime()
+    if runtime and not native._is_clang([compiler]):
+        link_cmd = next(c for c in commands if "-shared" in c)
+        assert "-fopenmp" in compile_cmd and link_cmd[-1] == runtime
+    assert native.load(path).gf_attention_abi() == native.ABI

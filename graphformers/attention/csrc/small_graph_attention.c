@@ -33,10 +33,18 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 
 static inline v16 splat(float x) { return (v16){x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x}; }
 static inline v16 vsel(vi16 m, v16 a, v16 b) { return (v16)((m & (vi16)a) | (~m & (vi16)b)); }
-/* lane l + k (mod 16) of x in lane l */
-#define ROT(x, k) __builtin_shufflevector(x, x, (k) % 16, (k + 1) % 16, (k + 2) % 16, (k + 3) % 16, \
-    (k + 4) % 16, (k + 5) % 16, (k + 6) % 16, (k + 7) % 16, (k + 8) % 16, (k + 9) % 16, (k + 10) % 16, \
-    (k + 11) % 16, (k + 12) % 16, (k + 13) % 16, (k + 14) % 16, (k + 15) % 16)
+/* lane l + k (mod 16) of x in lane l (__builtin_shufflevector: Clang, GCC >= 12) */
+#define ROT_LANES(k) (k) % 16, (k + 1) % 16, (k + 2) % 16, (k + 3) % 16, (k + 4) % 16, (k + 5) % 16, \
+    (k + 6) % 16, (k + 7) % 16, (k + 8) % 16, (k + 9) % 16, (k + 10) % 16, (k + 11) % 16, (k + 12) % 16, \
+    (k + 13) % 16, (k + 14) % 16, (k + 15) % 16
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define ROT(x, k) __builtin_shufflevector(x, x, ROT_LANES(k))
+#endif
+#endif
+#ifndef ROT
+#define ROT(x, k) __builtin_shuffle(x, (vi16){ROT_LANES(k)})
+#endif
 static inline float hsum(v16 x) {
     x += ROT(x, 8); x += ROT(x, 4); x += ROT(x, 2); x += ROT(x, 1);
     return x[0];
@@ -181,13 +189,14 @@ static int for_each_graph(GraphFn fn, const Args *a, int64_t g0, int64_t g1, int
     #pragma omp parallel num_threads(threads) reduction(|:failed)
     {
         Scratch s;
-        if (scratch_alloc(&s, maxn, Dv)) {
-            failed = 1;
-        } else {
-            #pragma omp for schedule(dynamic, 4)
-            for (int64_t g = g0; g < g1; ++g) fn(a, &s, g);
-            free(s.Q);
-        }
+        const int ok = scratch_alloc(&s, maxn, Dv) == 0;
+        failed = !ok;
+        /* every thread reaches the work-sharing loop (OpenMP requires it); one without
+           scratch takes its graphs but skips them, and the call reports the failure */
+        #pragma omp for schedule(dynamic, 4)
+        for (int64_t g = g0; g < g1; ++g)
+            if (ok) fn(a, &s, g);
+        if (ok) free(s.Q);
     }
     return failed;
 }
