@@ -39,7 +39,7 @@ from graphformers.datasets.vision import ImageSplit, load_digits, load_mnist
 from graphformers.models.convnet import ConvNet, TorchConvNet
 from graphformers.models.vit import TorchViT, ViT
 from graphformers.transforms.image import images_to_grid_graphs, images_to_patch_graphs
-from graphformers.utils.io import strict_json_dumps, write_json_atomic
+from graphformers.utils.io import output_dir_problem, strict_json_dumps, write_json_atomic
 
 #: fraction of the steps spent warming up in the one-cycle schedule.
 WARMUP_FRACTION = 0.1
@@ -223,11 +223,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def out_error(out: Path, overwrite: bool) -> str | None:
     """Why ``out`` cannot take this run's results (``None`` if it can)."""
-    if out.exists() and not out.is_dir():
-        return f"--out {out} exists and is not a folder"
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        return f"--out {out} exists and is not empty (pass --overwrite)"
-    return None
+    return output_dir_problem(out, overwrite=overwrite, hint="pass --overwrite")
 
 
 def main(argv: list[str] | None = None) -> int:

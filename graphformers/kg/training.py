@@ -37,6 +37,7 @@ from graphformers.evaluation.ranking import FilterIndex
 from graphformers.kg.config import EVAL_METRICS, LOWER_IS_BETTER, validate_config
 from graphformers.kg.evaluate import evaluate_link_prediction
 from graphformers.kg.triples import SPLITS, KGTriples
+from graphformers.utils import io
 from graphformers.utils.io import load_weights
 from graphformers.utils.io import strict_json_dumps as json_text
 
@@ -118,25 +119,21 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
+#: what a KG run writes to its --out; an --overwrite run deletes them first, so that a
+#: checkpoint of the previous run cannot be resumed into the new one
+RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "early_stopping.jsonl", "config.yaml", "vocab.json")
+
+
 def check_output_dir(path: str | Path, *, overwrite: bool = False) -> None:
     """Raise :class:`FileExistsError` if :func:`prepare_output_dir` would refuse ``path`` (writes nothing)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"--out {path} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"--out {path} exists and is not empty; pass --overwrite or use --resume {path}")
+    io.check_output_dir(path, overwrite=overwrite, hint=f"pass --overwrite or use --resume {path}")
 
 
 def prepare_output_dir(path: str | Path, *, overwrite: bool = False) -> Path:
-    """Create ``path``; refuse an existing non-empty folder unless ``overwrite``."""
-    path = Path(path)
-    check_output_dir(path, overwrite=overwrite)
-    if path.is_dir() and any(path.iterdir()):
-        for name in ("checkpoint.pt", "best.pt", "metrics.json", "early_stopping.jsonl", "config.yaml",
-                     "vocab.json"):
-            (path / name).unlink(missing_ok=True)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Create ``path``; refuse an existing non-empty folder unless ``overwrite``
+    (then the previous run's :data:`RUN_FILES` are deleted)."""
+    return io.prepare_output_dir(path, overwrite=overwrite, stale=RUN_FILES,
+                                 hint=f"pass --overwrite or use --resume {path}")
 
 
 def check_splits(kg: KGTriples, unseen: str = "keep") -> None:

@@ -23,6 +23,7 @@ from graphformers.blocks.transformer import TransformerLayer, graph_attention_ma
 from graphformers.transforms.sequence import sinusoidal_encoding
 from graphformers.typing import OptTensor
 from graphformers.utils.modules import reset_module
+from graphformers.utils.checks import out_of_range
 
 __all__ = [
     "CausalDecoder",
@@ -110,8 +111,9 @@ class RelativePositionBias(nn.Module):
         """
         if rel_pos.numel() != edge_index.size(1):
             raise ValueError(f"'rel_pos' has {rel_pos.numel()} entries for {edge_index.size(1)} edges")
-        if edge_index.numel() and int(edge_index.max()) >= num_nodes:
-            raise ValueError(f"'edge_index' refers to node {int(edge_index.max())} of only {num_nodes} nodes")
+        bad = out_of_range(edge_index, num_nodes)
+        if bad is not None:  # to_dense_adj would index with it (a negative id wraps around)
+            raise ValueError(f"'edge_index' refers to node {bad} of only {num_nodes} nodes (ids 0..{num_nodes - 1})")
         k = self.max_distance
         values = self.weight[rel_pos.clamp(-k, k) + k]  # [E, H]
         max_num_nodes = num_nodes if batch is None else None  # a batch vector counts isolated nodes itself

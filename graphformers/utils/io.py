@@ -7,22 +7,57 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-__all__ = ["prepare_output_dir", "write_atomic", "write_json_atomic", "json_safe", "strict_json_dumps", "load_weights"]
+__all__ = [
+    "check_output_dir", "json_safe", "load_weights", "output_dir_problem", "prepare_output_dir", "strict_json_dumps",
+    "write_atomic", "write_json_atomic",
+]
 
 
-def prepare_output_dir(path: str | Path, *, overwrite: bool = False) -> Path:
-    """Create ``path`` for a run's outputs.
+def output_dir_problem(
+    path: str | Path, *, overwrite: bool = False, label: str = "--out",
+    hint: str = "pass --overwrite or choose another --out",
+) -> str | None:
+    """Why ``path`` cannot take a run's outputs, or ``None`` if it can (writes nothing).
 
-    An existing non-empty folder is refused unless ``overwrite`` is set (then
-    files are replaced one by one as the run writes them; nothing is deleted).
+    Args:
+        path: the output folder.
+        overwrite: whether an existing non-empty folder may be reused.
+        label: how messages name the folder (the command-line option, say).
+        hint: what the message for a non-empty folder advises.
     """
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise FileExistsError(f"output path {p} exists and is not a folder")
+        return f"{label} {p} exists and is not a folder"
     if p.is_dir() and any(p.iterdir()) and not overwrite:
-        raise FileExistsError(f"output folder {p} exists and is not empty; pass --overwrite or choose another --out")
+        return f"{label} {p} exists and is not empty; {hint}"
+    return None
+
+
+def check_output_dir(path: str | Path, **kwargs: object) -> None:
+    """Raise :class:`FileExistsError` with :func:`output_dir_problem`'s reason, if any."""
+    problem = output_dir_problem(path, **kwargs)  # type: ignore[arg-type]
+    if problem is not None:
+        raise FileExistsError(problem)
+
+
+def prepare_output_dir(
+    path: str | Path, *, overwrite: bool = False, stale: Iterable[str] = (), **kwargs: object
+) -> Path:
+    """Create ``path`` for a run's outputs.
+
+    An existing non-empty folder is refused (:func:`check_output_dir`, ``kwargs``
+    shape the message) unless ``overwrite`` is set; then the files named in
+    ``stale`` (those a previous run of the same kind left and this one may not
+    rewrite, e.g. a checkpoint to resume from) are deleted, and the rest are
+    replaced one by one as the run writes them.
+    """
+    p = Path(path)
+    check_output_dir(p, overwrite=overwrite, **kwargs)
+    if overwrite and p.is_dir():
+        for name in stale:
+            (p / name).unlink(missing_ok=True)
     p.mkdir(parents=True, exist_ok=True)
     return p
 

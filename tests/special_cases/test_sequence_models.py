@@ -159,3 +159,7 @@ def test_relative_bias_counts_nodes_without_edges():
     torch.testing.assert_close(out, model(x, edge_index, torch.zeros(5, dtype=torch.long), rel_pos=rel_pos))
     with pytest.raises(ValueError, match="refers to node 3 of only 3 nodes"):
         bias(edge_index, rel_pos, None, 3)
+    negative = edge_index.clone()
+    negative[0, 0] = -1  # would wrap around to the last node in to_dense_adj
+    with pytest.raises(ValueError, match="refers to node -1 of only 5 nodes"):
+        bias(negative, rel_pos, None, 5)
