@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphformers.encodings._attrs import reset_module
+from graphformers.utils.checks import check_encoder_input
 
 __all__ = ["FeatureEncoder"]
 
@@ -85,6 +86,7 @@ class FeatureEncoder(nn.Module):
                 f"FeatureEncoder: the graph/batch has no attribute {self.node_in_key!r} "
                 "(node_in_key) to feed to the node encoder"
             )
+        check_encoder_input(self.node_encoder, x, f"data.{self.node_in_key}")
         parts = [self.node_encoder(x)]
         parts.extend(enc(data) for enc in self.pe_encoders)
         sizes = {p.size(0) for p in parts}

@@ -44,6 +44,7 @@ class LinearNodeEncoder(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
+        self.in_channels = in_channels
         self.lin = nn.Linear(in_channels, out_channels)
 
     def reset_parameters(self) -> None:

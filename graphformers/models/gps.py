@@ -10,7 +10,7 @@ from torch_geometric.data import Data
 from graphformers.blocks.gps import GPSLayer
 from graphformers.heads.readout import read_out
 from graphformers.utils.checkpoint import checkpoint_layer
-from graphformers.utils.checks import check_graph
+from graphformers.utils.checks import check_encoder_input, check_graph
 from graphformers.utils.modules import reset_module
 
 
@@ -91,6 +91,7 @@ class GraphGPS(nn.Module):
                 f"{type(self).__name__}: the encoder outputs width {x.size(-1)}, but the layers expect {self.channels}"
             )
         if edge_attr is not None and self.edge_encoder is not None:
+            check_encoder_input(self.edge_encoder, edge_attr, "data.edge_attr")
             edge_attr = self.edge_encoder(edge_attr)
         for layer in self.layers:
             x, edge_attr = checkpoint_layer(layer, x, data.edge_index, batch, edge_attr=edge_attr,

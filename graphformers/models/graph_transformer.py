@@ -11,7 +11,7 @@ from torch_geometric.data import Data
 from graphformers.blocks.graph_transformer import GraphTransformerLayer
 from graphformers.heads.readout import read_out
 from graphformers.local.norm import batch_norm
-from graphformers.utils.checks import check_graph
+from graphformers.utils.checks import check_encoder_input, check_graph
 from graphformers.utils.modules import reset_module
 
 NormFactory = Callable[[int], nn.Module]
@@ -101,6 +101,7 @@ class GraphTransformer(nn.Module):
                 reset_module(module)
 
     def _embed_input(self, data: Data) -> Tensor:
+        check_encoder_input(self.node_encoder, data.x, "data.x")
         x = self.node_encoder(data.x)
         if self.pe_encoder is not None:
             pe = self.pe_encoder(data)
@@ -126,6 +127,7 @@ class GraphTransformer(nn.Module):
         if self.edge_encoder is not None:
             if edge_attr is None:
                 raise ValueError(f"{type(self).__name__} has an 'edge_encoder' but data has no 'edge_attr'")
+            check_encoder_input(self.edge_encoder, edge_attr, "data.edge_attr")
             edge_attr = self.edge_encoder(edge_attr)
         else:
             edge_attr = None

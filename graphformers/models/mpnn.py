@@ -15,7 +15,7 @@ from graphformers.local.base import LocalMessagePassing
 from graphformers.local.norm import batch_norm
 from graphformers.typing import OptTensor
 from graphformers.utils.checkpoint import checkpoint_layer
-from graphformers.utils.checks import check_graph
+from graphformers.utils.checks import check_encoder_input, check_graph
 from graphformers.utils.modules import reset_module
 
 NormFactory = Callable[[int], nn.Module]
@@ -112,6 +112,7 @@ class MPNN(nn.Module):
         batch = getattr(data, "batch", None)
         edge_attr = getattr(data, "edge_attr", None)
         check_graph(data.x, data.edge_index, edge_attr=edge_attr, batch=batch, where=type(self).__name__)
+        check_encoder_input(self.node_encoder, data.x, "data.x")
         x = self.node_encoder(data.x)
         if x.dim() != 2 or x.size(1) != self.channels:
             raise ValueError(
@@ -119,6 +120,7 @@ class MPNN(nn.Module):
                 f"but the layers expect [N, {self.channels}]"
             )
         if edge_attr is not None and self.edge_encoder is not None:
+            check_encoder_input(self.edge_encoder, edge_attr, "data.edge_attr")
             edge_attr = self.edge_encoder(edge_attr)
         # a Batch knows its graph count; a Data with a batch vector leaves it to the virtual node
         num_graphs = getattr(data, "num_graphs", None) if batch is not None else 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from graphformers.typing import OptTensor
 
@@ -62,3 +62,34 @@ def check_graph(
     for name, t in (("x", x), ("edge_attr", edge_attr)):
         if t is not None and t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise ValueError(f"{where}: '{name}' contains NaN or infinite values")
+
+
+def expected_input_width(module: nn.Module) -> int | None:
+    """The trailing width of the features ``module`` reads, where it can be told: an
+    ``nn.Linear``'s ``in_features``, a module's integer ``in_channels``, or OGB's
+    ``AtomEncoder``/``BondEncoder`` (one integer column per embedding table); else ``None``."""
+    if isinstance(module, nn.Linear):
+        return module.in_features
+    for tables in ("atom_embedding_list", "bond_embedding_list"):
+        if isinstance(getattr(module, tables, None), nn.ModuleList):
+            return len(getattr(module, tables))
+    width = getattr(module, "in_channels", None)
+    return width if isinstance(width, int) else None
+
+
+def check_encoder_input(module: nn.Module, features: Tensor, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` (e.g. ``"data.x"``) when ``features`` do not
+    have the width ``module`` reads (:func:`expected_input_width`), or are not integer
+    for an embedding-table encoder such as OGB's ``AtomEncoder``; a 1-D tensor counts as
+    width 1."""
+    width = expected_input_width(module)
+    if width is None:
+        return
+    got = features.size(-1) if features.dim() > 1 else 1
+    if got != width:
+        raise ValueError(f"{what} has {got} feature columns, but the encoder {type(module).__name__} "
+                         f"reads {width} (shape {list(features.shape)})")
+    tables = hasattr(module, "atom_embedding_list") or hasattr(module, "bond_embedding_list")
+    if tables and features.is_floating_point():
+        raise ValueError(f"{what} must hold integer category ids for {type(module).__name__}, got {features.dtype}")
+

@@ -184,7 +184,11 @@ def test_bad_input_gets_clear_errors():
     good = Batch.from_data_list(graphs((5, 3), config))
     bad = good.clone()
     bad.x = torch.randn(bad.num_nodes, 7)
-    with pytest.raises(RuntimeError):  # the linear node encoder rejects width 7
+    with pytest.raises(ValueError, match=r"data.x has 7 feature columns, but the encoder LinearNodeEncoder reads 8"):
+        model(bad)
+    bad = good.clone()
+    bad.edge_attr = torch.randn(bad.num_edges, 3)
+    with pytest.raises(ValueError, match=r"data.edge_attr has 3 feature columns, but the encoder \w+ reads 4"):
         model(bad)
     bad = good.clone()
     bad.x = bad.x.clone()

@@ -178,3 +178,26 @@ def test_virtual_node_on_a_data_with_a_batch_vector_but_no_graph_count():
     plain = Data(x=batch.x, edge_index=batch.edge_index, edge_attr=batch.edge_attr, batch=batch.batch)
     assert not hasattr(plain, "num_graphs") or "num_graphs" not in plain.keys()
     torch.testing.assert_close(model(plain), model(batch))
+
+
+def test_encoder_inputs_checked_with_clear_errors():
+    """OGB's AtomEncoder/BondEncoder read 9 / 3 integer columns: another width or float
+    features are an error naming the attribute, not an index error deep in an embedding."""
+    from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
+
+    from graphformers.utils.checks import expected_input_width
+
+    assert expected_input_width(AtomEncoder(8)) == 9 and expected_input_width(BondEncoder(8)) == 3
+    assert expected_input_width(nn.Linear(5, 2)) == 5 and expected_input_width(nn.ReLU()) is None
+    model = MPNN(AtomEncoder(16), [GINE(16, edge_dim=16) for _ in range(2)], GraphHead(16, 1),
+                 edge_encoder=BondEncoder(16))
+    ei = torch.tensor([[0, 1], [1, 0]])
+    good = Data(x=torch.zeros(2, 9, dtype=torch.long), edge_index=ei, edge_attr=torch.zeros(2, 3, dtype=torch.long))
+    assert model(Batch.from_data_list([good])).shape == (1, 1)
+    with pytest.raises(ValueError, match="data.x has 8 feature columns, but the encoder AtomEncoder reads 9"):
+        model(Batch.from_data_list([Data(x=torch.zeros(2, 8, dtype=torch.long), edge_index=ei,
+                                         edge_attr=good.edge_attr)]))
+    with pytest.raises(ValueError, match="data.x must hold integer category ids for AtomEncoder"):
+        model(Batch.from_data_list([Data(x=torch.zeros(2, 9), edge_index=ei, edge_attr=good.edge_attr)]))
+    with pytest.raises(ValueError, match="data.edge_attr has 4 feature columns, but the encoder BondEncoder reads 3"):
+        model(Batch.from_data_list([Data(x=good.x, edge_index=ei, edge_attr=torch.zeros(2, 4, dtype=torch.long))]))
