@@ -29,6 +29,18 @@ counter (``VmHWM``) is reset through ``/proc/self/clear_refs`` right before the
 forward and read after it (CPU allocations are invisible to ``torch.cuda``
 statistics and to ``tracemalloc``).
 
+Training memory (``train_memory_full``, summary key ``train_peak_gib_20k``): the same
+measure over one forward + backward in train mode with autograd, on the 20,000-node graph
+for ours and a 5,000-node one for ``GPSConv`` (its ``nn.MultiheadAttention`` keeps the
+``H x N x N`` attention weights for the backward).
+
+For the scaling cases the summary gives the peak per node's spread from 10^5 up
+(``linear_scaling_memory_ratio``, which decides ``linear_scaling_flat_within_2x`` with the
+time ratio) and over all sizes (``..._all_sizes``): the 10^4 graph's temporaries stay below
+32 MiB, where the layer deliberately runs unchunked (faster), so its peak per node is
+several times the chunked runs'. ``linear_scaling_marginal_bytes_per_node`` is what each
+further node costs between consecutive sizes (peak difference over node difference).
+
 ``--train-nodes N`` instead times forward+backward steps of that scaling layer
 on one graph of ``N`` nodes under both allocator settings (training keeps every
 activation, so there the allocator setting matters; README's large-graph tip).
@@ -201,9 +213,12 @@ def _memory_child(spec: dict) -> None:
         tiny = random_big_graph(64, spec["degree"])
         tiny_attr = None if data.edge_attr is None else torch.randn(tiny.edge_index.size(1), spec["edge_dim"])
         layer(tiny.x, tiny.edge_index, torch.zeros(64, dtype=torch.long), edge_attr=tiny_attr)
+    backward = spec.get("backward", False)  # forward + backward with autograd (a training step)
     before = _reset_peak_rss()
-    with torch.no_grad():  # first forward on the graph: memory (nothing of its size cached by the allocator)
+    with torch.set_grad_enabled(backward):  # first pass on the graph: memory (nothing of its size cached)
         out = layer(data.x, data.edge_index, batch, **kwargs)
+        if backward:
+            (out[0] if isinstance(out, tuple) else out).sum().backward()
     after = _status_kib("VmHWM")
     del out
     # later forwards: time (thread pools and lazy init warmed up)
@@ -211,10 +226,12 @@ def _memory_child(spec: dict) -> None:
     for _ in range(spec.get("time_reps", 1)):
         batch_cache.clear()  # each timed forward computes its layout, as a new input would
         t0 = time.perf_counter()
-        with torch.no_grad():
+        with torch.set_grad_enabled(backward):
             out = layer(data.x, data.edge_index, batch, **kwargs)
+            if backward:
+                (out[0] if isinstance(out, tuple) else out).sum().backward()
         elapsed = min(elapsed, time.perf_counter() - t0)
-    out = out[0] if isinstance(out, tuple) else out
+    out = (out[0] if isinstance(out, tuple) else out).detach()
     assert torch.isfinite(out).all()
     print(json.dumps({"peak_added_gib": (after - before) / 2**20, "seconds": elapsed}))
 
@@ -432,6 +449,13 @@ def main(argv: list[str] | None = None) -> int:
     ref_n = 5_000 if args.quick else 20_000
     ref = memory_case({**spec, "n": ref_n, "impl": "pyg"}, timeout=300)
     emit({"case": "eval_memory_full", **spec, "n": ref_n, "impl": "pyg", **ref})
+    # training memory: one forward + backward in train mode (PyG's GPSConv keeps the H x N x N
+    # attention weights for its backward, so its reference graph is smaller)
+    train_spec = {**spec, "mode": "train", "backward": True}
+    train20k = memory_case(train_spec, timeout=600)
+    emit({"case": "train_memory_full", **train_spec, **train20k})
+    ref = memory_case({**train_spec, "n": 5_000, "impl": "pyg"}, timeout=600)
+    emit({"case": "train_memory_full", **train_spec, "n": 5_000, "impl": "pyg", **ref})
 
     # linear-attention scaling, with the default allocator settings and with memory reuse:
     # memory in a fresh process per size, time in one process per allocator (interleaved sizes)
@@ -458,8 +482,16 @@ def main(argv: list[str] | None = None) -> int:
         return max(values) / max(min(values), 1e-12)
 
     time_ratio = {a: ratio(recs, "us_per_node") for a, recs in scaling.items()}
-    # memory from 10^5 up: the 10^4 case is below allocator noise
+    # memory per node from 10^5 up: below 32 MiB of temporaries (the 10^4 graph) the layer runs
+    # unchunked on purpose (faster there), holding about ten [N, C] temporaries at once, so its
+    # peak per node is several times that of the chunked runs; the marginal memory per node
+    # (what each further node costs, between consecutive sizes) is reported over all sizes
     memory_ratio = ratio(scaling["default"], "bytes_per_node", skip=1)
+    memory_ratio_all = ratio(scaling["default"], "bytes_per_node")
+    marginal = None
+    if len(scaling["default"]) == len(sizes) and len(sizes) > 1:
+        peaks = [r["peak_added_gib"] * 2**30 for r in scaling["default"]]
+        marginal = [(peaks[i + 1] - peaks[i]) / (sizes[i + 1] - sizes[i]) for i in range(len(sizes) - 1)]
     flat = None
     if time_ratio["default"] is not None and memory_ratio is not None:
         flat = time_ratio["default"] <= 2.0 and memory_ratio <= 2.0
@@ -472,11 +504,16 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_linear_vs_pyg_performer": speed["linear"],
         "speedup_performer_vs_pyg_performer": speed["performer"],
         "eval_peak_gib_20k": mem20k.get("peak_added_gib"),
+        "train_peak_gib_20k": train20k.get("peak_added_gib"),
         "linear_scaling_flat_within_2x": flat,
         "linear_scaling_time_ratio": time_ratio["default"],
         "linear_scaling_time_ratio_reuse_allocator": time_ratio["reuse"],
         "aggregation_time_ratio_default_allocator": ratio(scaling["default"], "aggregation_us_per_node"),
         "linear_scaling_memory_ratio": memory_ratio,
+        "linear_scaling_memory_ratio_all_sizes": memory_ratio_all,
+        "linear_scaling_marginal_bytes_per_node": marginal,
+        "linear_scaling_marginal_memory_ratio": (max(marginal) / max(min(marginal), 1e-12)
+                                                 if marginal and len(marginal) > 1 else None),
         "threads": torch.get_num_threads(),
         "set_num_threads_called": args.threads is not None,
     })
