@@ -53,6 +53,20 @@ def test_cli_help_and_version(capsys):
     assert main([]) == 2
 
 
+def test_module_and_console_entry_points_run():
+    """``python -m graphformers`` and the ``graphformers`` console script (pyproject) both reach the CLI."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "graphformers", "version", "--json"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and '"graphformers"' in done.stdout, done.stderr
+    from importlib.metadata import entry_points
+
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts.get("graphformers") == "graphformers.cli:main"
+
+
 def test_every_model_docstring_cites_its_paper():
     models = importlib.import_module("graphformers.models")
     for name in getattr(models, "__all__", []):
