@@ -15,7 +15,24 @@ def _versions() -> dict[str, str]:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
+    out["native-attention"] = _native_kernel()
     return out
+
+
+def _native_kernel() -> str:
+    """Where the compiled attention kernel is loaded from (built now if needed), or why not."""
+    import warnings
+
+    from graphformers.attention import native
+
+    if not native.enabled():
+        return f"off ({native.NATIVE_ENV}=0)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lib = native.library()
+    if lib is not None:
+        return str(lib._name)
+    return "unavailable" + (f" ({caught[0].message})" if caught else "")
 
 
 def run(args: argparse.Namespace) -> int:
