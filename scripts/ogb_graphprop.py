@@ -58,7 +58,7 @@ from graphformers.evaluation.aggregate import (
     summarize,
     write_json,
 )
-from graphformers.utils.io import strict_json_dumps, write_atomic
+from graphformers.utils.io import output_dir_problem, strict_json_dumps, write_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "ogb"
 HIGHER_IS_BETTER = {"rocauc": True, "ap": True, "acc": True, "f1": True, "rmse": False, "mae": False}
@@ -438,15 +438,14 @@ def output_folder(out: Path | None, cfg: dict[str, Any], overwrite: bool, *, res
     Nothing is changed here: see :func:`begin_results`.
     """
     out = out or default_out(cfg, smoke=smoke)
-    if out.exists() and not out.is_dir():
-        print(f"error: results path {out} exists and is not a folder", file=sys.stderr)
+    problem = output_dir_problem(out, overwrite=overwrite or resume, label="results folder",
+                                 hint="pass --resume to run its missing seeds with the same config, "
+                                      "or --overwrite to replace its results")
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return None
     if not out.exists() or not any(out.iterdir()) or overwrite:
         return out
-    if not resume:
-        print(f"error: results folder {out} is not empty; pass --resume to run its missing seeds with the same "
-              "config, or --overwrite to replace its results", file=sys.stderr)
-        return None
     try:
         runs = recorded_runs(out)
     except ValueError as err:

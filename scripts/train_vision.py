@@ -223,7 +223,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def out_error(out: Path, overwrite: bool) -> str | None:
     """Why ``out`` cannot take this run's results (``None`` if it can)."""
-    return output_dir_problem(out, overwrite=overwrite, hint="pass --overwrite")
+    return output_dir_problem(out, overwrite=overwrite, label="--out", hint="pass --overwrite")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,10 +113,12 @@ class MultiheadAttention(GlobalAttention):
         attn_mask: OptTensor = None,
         attn_bias: OptTensor = None,
     ) -> Tensor:
-        """Batches of small graphs without ``attn_mask``/``attn_bias`` take
-        :func:`~graphformers.attention.packed.packed_softmax_attention`, which pads
-        and un-pads inside one autograd function (same values, fewer copies);
-        everything else :meth:`GlobalAttention.attend_flat`. A batch mixing graphs
+        """Batches of small graphs without ``attn_mask``/``attn_bias`` take the compiled
+        kernel (:func:`~graphformers.attention.native.native_softmax_attention`, float32 on
+        the CPU where :func:`~graphformers.attention.native.supports` says so) or else
+        :func:`~graphformers.attention.packed.packed_softmax_attention`, which pads and
+        un-pads inside one autograd function (same values, fewer copies); everything else
+        :meth:`GlobalAttention.attend_flat`. A batch mixing graphs
         of at most :attr:`max_explicit_length` nodes with larger ones is split in
         two: the small graphs packed, the large ones padded among themselves only."""
         _, counts, length = layout

@@ -289,6 +289,14 @@ def packed_layout(
     return PackedLayout(buckets, tuple(key_bias), out_rows, grad_rows.view(-1), gather_rows)
 
 
+def dropout_keep(buffer: Tensor, p: float) -> Tensor:
+    """Fill ``buffer`` in place with the multipliers of dropout with probability ``p``:
+    ``1 / (1 - p)`` where kept, ``0`` where dropped (all zeros for ``p = 1``, as
+    :func:`torch.nn.functional.dropout` gives), drawn as ``F.dropout`` draws its mask."""
+    buffer.bernoulli_(1.0 - p)
+    return buffer.div_(1.0 - p) if p < 1.0 else buffer.zero_()
+
+
 class _PackedSoftmaxAttention(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -311,8 +319,7 @@ class _PackedSoftmaxAttention(torch.autograd.Function):
             dropped = noise = weights
             if dropout_p > 0.0:
                 # the mask F.dropout would draw for this bucket's weights laid out [B_k, H, L_k, L_k]
-                noise = torch.empty(b * H, l, l, dtype=qkv.dtype, device=qkv.device).bernoulli_(1.0 - dropout_p)
-                noise = noise.div_(1.0 - dropout_p) if dropout_p < 1.0 else noise.zero_()  # p = 1: zeros, as F.dropout
+                noise = dropout_keep(torch.empty(b * H, l, l, dtype=qkv.dtype, device=qkv.device), dropout_p)
                 dropped = weights * noise
             torch.bmm(dropped, v, out=out[rows].view(b * H, l, D))
             saved += [weights, noise]  # the backward recomputes ``dropped`` rather than keep it

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from graphformers.settings import cache_root
     from graphformers.utils.io import prepare_output_dir, strict_json_dumps, write_json_atomic
 
-    out = prepare_output_dir(args.out, overwrite=args.overwrite)
+    out = prepare_output_dir(args.out, overwrite=args.overwrite, label="--out")
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     smiles, values = load_freesolv(args.csv)

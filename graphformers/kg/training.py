@@ -124,16 +124,20 @@ def atomic_write_text(path: Path, text: str) -> None:
 RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "early_stopping.jsonl", "config.yaml", "vocab.json")
 
 
+def _advice(path: str | Path) -> dict[str, str]:
+    """How the KG command line names an output folder and what it advises for a full one."""
+    return {"label": "--out", "hint": f"pass --overwrite or use --resume {path}"}
+
+
 def check_output_dir(path: str | Path, *, overwrite: bool = False) -> None:
     """Raise :class:`FileExistsError` if :func:`prepare_output_dir` would refuse ``path`` (writes nothing)."""
-    io.check_output_dir(path, overwrite=overwrite, hint=f"pass --overwrite or use --resume {path}")
+    io.check_output_dir(path, overwrite=overwrite, **_advice(path))
 
 
 def prepare_output_dir(path: str | Path, *, overwrite: bool = False) -> Path:
     """Create ``path``; refuse an existing non-empty folder unless ``overwrite``
     (then the previous run's :data:`RUN_FILES` are deleted)."""
-    return io.prepare_output_dir(path, overwrite=overwrite, stale=RUN_FILES,
-                                 hint=f"pass --overwrite or use --resume {path}")
+    return io.prepare_output_dir(path, overwrite=overwrite, stale=RUN_FILES, **_advice(path))
 
 
 def check_splits(kg: KGTriples, unseen: str = "keep") -> None:

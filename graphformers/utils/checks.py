@@ -79,17 +79,21 @@ def expected_input_width(module: nn.Module) -> int | None:
 
 def check_encoder_input(module: nn.Module, features: Tensor, what: str) -> None:
     """Raise ``ValueError`` naming ``what`` (e.g. ``"data.x"``) when ``features`` do not
-    have the width ``module`` reads (:func:`expected_input_width`), or are not integer
-    for an embedding-table encoder such as OGB's ``AtomEncoder``; a 1-D tensor counts as
-    width 1."""
+    have the width ``module`` reads (:func:`expected_input_width`; lazy modules are not
+    checked), or, for an embedding-table encoder such as OGB's ``AtomEncoder``, have
+    more columns than it has tables or are not integer; a 1-D tensor counts as width 1."""
     width = expected_input_width(module)
-    if width is None:
+    if width is None or width <= 0:  # unknown, or lazy (nn.LazyLinear: 0, PyG Linear(-1, ...): -1)
         return
     got = features.size(-1) if features.dim() > 1 else 1
-    if got != width:
+    tables = hasattr(module, "atom_embedding_list") or hasattr(module, "bond_embedding_list")
+    if tables:  # OGB's encoders sum one embedding per column: fewer columns than tables are allowed
+        if got > width:
+            raise ValueError(f"{what} has {got} feature columns, but the encoder {type(module).__name__} "
+                             f"has only {width} embedding tables (shape {list(features.shape)})")
+        if features.is_floating_point():
+            raise ValueError(f"{what} must hold integer category ids for {type(module).__name__}, got {features.dtype}")
+    elif got != width:
         raise ValueError(f"{what} has {got} feature columns, but the encoder {type(module).__name__} "
                          f"reads {width} (shape {list(features.shape)})")
-    tables = hasattr(module, "atom_embedding_list") or hasattr(module, "bond_embedding_list")
-    if tables and features.is_floating_point():
-        raise ValueError(f"{what} must hold integer category ids for {type(module).__name__}, got {features.dtype}")
 

@@ -15,16 +15,20 @@ __all__ = [
 ]
 
 
+#: how :func:`output_dir_problem` names a folder and what it advises, unless told otherwise
+OUTPUT_LABEL = "output path"
+OUTPUT_HINT = "pass --overwrite or choose another --out"
+
+
 def output_dir_problem(
-    path: str | Path, *, overwrite: bool = False, label: str = "--out",
-    hint: str = "pass --overwrite or choose another --out",
+    path: str | Path, *, overwrite: bool = False, label: str = OUTPUT_LABEL, hint: str = OUTPUT_HINT
 ) -> str | None:
     """Why ``path`` cannot take a run's outputs, or ``None`` if it can (writes nothing).
 
     Args:
         path: the output folder.
         overwrite: whether an existing non-empty folder may be reused.
-        label: how messages name the folder (the command-line option, say).
+        label: how messages name the folder (e.g. the command-line option ``--out``).
         hint: what the message for a non-empty folder advises.
     """
     p = Path(path)
@@ -35,26 +39,31 @@ def output_dir_problem(
     return None
 
 
-def check_output_dir(path: str | Path, **kwargs: object) -> None:
+def check_output_dir(
+    path: str | Path, *, overwrite: bool = False, label: str = OUTPUT_LABEL, hint: str = OUTPUT_HINT
+) -> None:
     """Raise :class:`FileExistsError` with :func:`output_dir_problem`'s reason, if any."""
-    problem = output_dir_problem(path, **kwargs)  # type: ignore[arg-type]
+    problem = output_dir_problem(path, overwrite=overwrite, label=label, hint=hint)
     if problem is not None:
         raise FileExistsError(problem)
 
 
 def prepare_output_dir(
-    path: str | Path, *, overwrite: bool = False, stale: Iterable[str] = (), **kwargs: object
+    path: str | Path, *, overwrite: bool = False, stale: Iterable[str] = (), label: str = OUTPUT_LABEL,
+    hint: str = OUTPUT_HINT,
 ) -> Path:
     """Create ``path`` for a run's outputs.
 
-    An existing non-empty folder is refused (:func:`check_output_dir`, ``kwargs``
-    shape the message) unless ``overwrite`` is set; then the files named in
-    ``stale`` (those a previous run of the same kind left and this one may not
-    rewrite, e.g. a checkpoint to resume from) are deleted, and the rest are
-    replaced one by one as the run writes them.
+    An existing non-empty folder is refused (:func:`check_output_dir`; ``label`` and
+    ``hint`` shape the message) unless ``overwrite`` is set; then the files named in
+    ``stale`` (those a previous run of the same kind left and this one may not rewrite,
+    e.g. a checkpoint to resume from) are deleted, and the rest are replaced one by one
+    as the run writes them.
     """
+    if isinstance(stale, (str, bytes)):
+        raise TypeError(f"stale must be a collection of file names, not the single string {stale!r}")
     p = Path(path)
-    check_output_dir(p, overwrite=overwrite, **kwargs)
+    check_output_dir(p, overwrite=overwrite, label=label, hint=hint)
     if overwrite and p.is_dir():
         for name in stale:
             (p / name).unlink(missing_ok=True)

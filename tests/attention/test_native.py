@@ -301,3 +301,64 @@ def test_build_flags_follow_compiler_and_cpu(monkeypatch, tmp_path):
         link_cmd = next(c for c in commands if "-shared" in c)
         assert "-fopenmp" in compile_cmd and link_cmd[-1] == runtime
     assert native.load(path).gf_attention_abi() == native.ABI
+
+
+def test_single_threaded_build_used_only_with_few_threads(monkeypatch):
+    """A build without OpenMP (Clang, or no GNU runtime in torch) runs on one thread: it is
+    preferred to the packed path only while torch uses at most two threads."""
+    import types
+
+    monkeypatch.setattr(native, "library", lambda: types.SimpleNamespace(openmp=False))
+    qkv = torch.randn(4, 24)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(native.SINGLE_THREAD_MAX_THREADS)
+        assert native.supports(qkv)
+        torch.set_num_threads(native.SINGLE_THREAD_MAX_THREADS + 1)
+        assert not native.supports(qkv)
+        monkeypatch.setattr(native, "library", lambda: types.SimpleNamespace(openmp=True))
+        assert native.supports(qkv)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_concurrent_first_use_builds_once(monkeypatch, tmp_path):
+    """Threads asking for the kernel at once share one build; with warnings turned into errors a
+    failed build raises once and is not retried on every call."""
+    import threading as th
+
+    builds = []
+    real_build = native.build
+    monkeypatch.setattr(native, "build", lambda: builds.append(1) or real_build(cache_dir=tmp_path))
+    native.reset()
+    try:
+        workers = [th.Thread(target=native.library) for _ in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert len(builds) == 1
+        native.reset()
+        builds.clear()
+        monkeypatch.setenv("CC", "false")
+        monkeypatch.setattr(native, "build", lambda: builds.append(1) or real_build(cache_dir=tmp_path / "bad"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(RuntimeWarning):
+                native.library()
+            assert native.library() is None
+        assert len(builds) == 1
+    finally:
+        native.reset()
+
+
+def test_abandoned_build_folders_are_removed(tmp_path):
+    import os
+    import time
+
+    old, fresh = tmp_path / ".build-old", tmp_path / ".build-fresh"
+    old.mkdir()
+    fresh.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    native._remove_abandoned_builds(tmp_path)
+    assert not old.exists() and fresh.exists()

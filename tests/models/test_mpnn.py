@@ -194,10 +194,21 @@ def test_encoder_inputs_checked_with_clear_errors():
     ei = torch.tensor([[0, 1], [1, 0]])
     good = Data(x=torch.zeros(2, 9, dtype=torch.long), edge_index=ei, edge_attr=torch.zeros(2, 3, dtype=torch.long))
     assert model(Batch.from_data_list([good])).shape == (1, 1)
-    with pytest.raises(ValueError, match="data.x has 8 feature columns, but the encoder AtomEncoder reads 9"):
-        model(Batch.from_data_list([Data(x=torch.zeros(2, 8, dtype=torch.long), edge_index=ei,
+    fewer = Data(x=torch.zeros(2, 8, dtype=torch.long), edge_index=ei, edge_attr=good.edge_attr)
+    assert model(Batch.from_data_list([fewer])).shape == (1, 1)  # OGB's encoders allow fewer columns
+    with pytest.raises(ValueError, match="data.x has 10 feature columns, but the encoder AtomEncoder has only 9"):
+        model(Batch.from_data_list([Data(x=torch.zeros(2, 10, dtype=torch.long), edge_index=ei,
                                          edge_attr=good.edge_attr)]))
     with pytest.raises(ValueError, match="data.x must hold integer category ids for AtomEncoder"):
         model(Batch.from_data_list([Data(x=torch.zeros(2, 9), edge_index=ei, edge_attr=good.edge_attr)]))
-    with pytest.raises(ValueError, match="data.edge_attr has 4 feature columns, but the encoder BondEncoder reads 3"):
+    with pytest.raises(ValueError, match="data.edge_attr has 4 feature columns, but the encoder BondEncoder has only 3"):
         model(Batch.from_data_list([Data(x=good.x, edge_index=ei, edge_attr=torch.zeros(2, 4, dtype=torch.long))]))
+
+
+def test_lazy_encoders_are_not_checked():
+    """A lazy node encoder (nn.LazyLinear, width unknown until the first call) still works."""
+    from graphformers.local.gine import GIN
+
+    model = MPNN(nn.LazyLinear(16), [GIN(16) for _ in range(2)], GraphHead(16, 1))
+    data = Data(x=torch.randn(3, 5), edge_index=torch.tensor([[0, 1], [1, 2]]))
+    assert model(Batch.from_data_list([data])).shape == (1, 1)

@@ -11,7 +11,8 @@ from graphformers.utils.io import check_output_dir, output_dir_problem, prepare_
 def test_problems_named_with_label_and_hint(tmp_path):
     file = tmp_path / "f"
     file.write_text("x")
-    assert output_dir_problem(file) == f"--out {file} exists and is not a folder"
+    assert output_dir_problem(file) == f"output path {file} exists and is not a folder"
+    assert output_dir_problem(file, label="--out") == f"--out {file} exists and is not a folder"
     full = tmp_path / "full"
     full.mkdir()
     (full / "a.json").write_text("{}")
@@ -32,6 +33,8 @@ def test_overwrite_deletes_only_the_stale_files(tmp_path):
     with pytest.raises(FileExistsError):
         prepare_output_dir(out, stale=("checkpoint.pt",))
     assert (out / "checkpoint.pt").exists()  # a refused call deletes nothing
+    with pytest.raises(TypeError, match="not the single string"):
+        prepare_output_dir(out, overwrite=True, stale="checkpoint.pt")
     assert prepare_output_dir(out, overwrite=True, stale=("checkpoint.pt",)) == out
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 

@@ -300,6 +300,15 @@ static void backward_graph(const Args *a, Scratch *s, int64_t g) {
 /* the layout version native.py checks before calling */
 int gf_attention_abi(void) { return 1; }
 
+/* whether this build shares graphs among OpenMP threads (else it runs on the calling thread) */
+int gf_attention_openmp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /* out, weights <- attention of graphs g0 .. g1-1; 0, or 1 if scratch memory ran out */
 int gf_attention_forward(const float *qkv, const int64_t *ptr, const int64_t *woff, int64_t g0, int64_t g1,
                          int64_t H, int64_t D, float scale_log2, const float *keep, float *out, float *weights,
