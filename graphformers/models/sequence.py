@@ -22,8 +22,8 @@ from graphformers.blocks.feed_forward import FeedForward
 from graphformers.blocks.transformer import TransformerLayer, graph_attention_mask
 from graphformers.transforms.sequence import sinusoidal_encoding
 from graphformers.typing import OptTensor
-from graphformers.utils.modules import reset_module
 from graphformers.utils.checks import out_of_range
+from graphformers.utils.modules import reset_module
 
 __all__ = [
     "CausalDecoder",

